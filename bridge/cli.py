@@ -1,0 +1,49 @@
+"""``airglow-bridge``: run the bridge, ``--check-config``, or ``explain`` statsd lines."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from bridge.app import Bridge, load_mapping
+from bridge.errors import ConfigError
+from bridge.logs import configure
+from bridge.settings import build_parser, settings_from_args
+
+log = logging.getLogger("bridge")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["explain"]:
+        from bridge.explain import main as explain_main
+
+        return explain_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"airglow-bridge: error: {exc}", file=sys.stderr)
+        return 2
+    configure(settings.log_level, settings.log_format)
+    try:
+        if settings.check_config:
+            config = load_mapping(settings)
+            log.info("Configuration check successful (%d mappings in %s), exiting", len(config.rules), config.source)
+            return 0
+        bridge = Bridge(settings)
+    except ConfigError as exc:
+        log.error("error loading config: %s", exc)
+        return 1
+    try:
+        bridge.start()
+    except OSError as exc:
+        log.error("failed to start listeners: %s", exc)
+        bridge.stop()
+        return 1
+    bridge.install_signal_handlers()
+    while not bridge.stopped.wait(0.5):
+        pass
+    log.info("Shutting down")
+    bridge.stop()
+    return 0

@@ -1,0 +1,58 @@
+"""Prometheus text format 0.0.4 and OpenMetrics 1.0, written as client_golang writes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bridge.gofloat import format_float, format_openmetrics_float
+from bridge.registry import COUNTER, FamilySnapshot, Sample
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def wants_openmetrics(accept: str | None) -> bool:
+    """client_golang negotiates OpenMetrics only when the scraper lists it in Accept."""
+    return bool(accept) and "application/openmetrics-text" in accept
+
+
+def render(families: Iterable[FamilySnapshot], openmetrics: bool) -> bytes:
+    lines: list[str] = []
+    for family in sorted(families, key=lambda f: f.name):
+        if openmetrics:
+            _write_openmetrics_family(family, lines)
+        else:
+            _write_text_family(family, lines)
+    if openmetrics:
+        lines.append("# EOF\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _write_text_family(family: FamilySnapshot, lines: list[str]) -> None:
+    help_text = family.help.replace("\\", "\\\\").replace("\n", "\\n")
+    lines.append(f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.kind}\n")
+    for sample in family.samples:
+        lines.append(_sample_line(family.name + sample.suffix, sample, format_float))
+
+
+def _write_openmetrics_family(family: FamilySnapshot, lines: list[str]) -> None:
+    name = family.name
+    sample_suffix = ""
+    if family.kind == COUNTER:
+        if name.endswith("_total"):
+            name = name[: -len("_total")]
+        sample_suffix = "_total"
+    help_text = family.help.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    lines.append(f"# HELP {name} {help_text}\n# TYPE {name} {family.kind}\n")
+    for sample in family.samples:
+        lines.append(_sample_line(name + (sample.suffix or sample_suffix), sample, format_openmetrics_float))
+
+
+def _sample_line(name: str, sample: Sample, number) -> str:
+    labels = sample.labels
+    if sample.extra is not None:
+        extra = f'{sample.extra[0]}="{number(sample.extra[1])}"'
+        labels = f"{labels},{extra}" if labels else extra
+    if labels:
+        return f"{name}{{{labels}}} {number(sample.value)}\n"
+    return f"{name} {number(sample.value)}\n"

@@ -1,0 +1,195 @@
+"""UDP, TCP and Unixgram listeners: bytes in, batches of lines handed to the pipeline.
+
+UDP packets go through a bounded queue to one parsing thread, so a burst is dropped and counted
+rather than blocking the socket; TCP connections are read in large chunks and split into lines
+with statsd_exporter's line-length limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+from collections.abc import Callable
+
+from bridge.settings import Address
+
+log = logging.getLogger("bridge.listeners")
+
+# statsd_exporter reads TCP with a default bufio.Reader: a line of 4096 bytes or more does not fit.
+TCP_MAX_LINE = 4096
+_RECV_SIZE = 65536
+
+Handler = Callable[[list[bytes]], None]
+Counter = Callable[[str, int], None]
+
+
+def bind_socket(address: Address, kind: int) -> socket.socket:
+    """Bind host:port; an empty host listens on every interface, as Go does for ``:port``."""
+    host = address.host
+    if not host:
+        family, host = (socket.AF_INET6, "::") if socket.has_ipv6 else (socket.AF_INET, "0.0.0.0")
+    else:
+        family = socket.getaddrinfo(host, address.port, type=kind)[0][0]
+    sock = socket.socket(family, kind)
+    if family == socket.AF_INET6 and not address.host:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    if kind == socket.SOCK_STREAM:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, address.port))
+    return sock
+
+
+class UDPListener:
+    def __init__(self, sock: socket.socket, handle: Handler, count: Counter, queue_size: int) -> None:
+        self._sock = sock
+        self._handle = handle
+        self._count = count
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_size)
+        self._threads = [threading.Thread(target=self._receive, name="udp-receive", daemon=True),
+                         threading.Thread(target=self._parse, name="udp-parse", daemon=True)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                packet = self._sock.recv(65535)
+            except OSError:
+                break
+            self._count("statsd_exporter_udp_packets_total", 1)
+            try:
+                self._queue.put_nowait(packet)
+            except queue.Full:
+                self._count("statsd_exporter_udp_packet_drops_total", 1)
+        self._queue.put(None)
+
+    def _parse(self) -> None:
+        while (packet := self._queue.get()) is not None:
+            self._handle(packet.split(b"\n"))
+
+    def close(self) -> None:
+        self._sock.close()
+        for thread in self._threads:
+            thread.join(timeout=2)
+
+
+class UnixgramListener:
+    def __init__(self, path: str, mode: int, read_buffer: int, handle: Handler, count: Counter) -> None:
+        if os.path.exists(path):
+            raise OSError(f"Unixgram socket already exists: {path}")
+        self._path = path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if read_buffer:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, read_buffer)
+        self._sock.bind(path)
+        os.chmod(path, mode)
+        self._handle = handle
+        self._count = count
+        self._thread = threading.Thread(target=self._receive, name="unixgram", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                packet = self._sock.recv(65535)
+            except OSError:
+                return
+            self._count("statsd_exporter_unixgram_packets_total", 1)
+            self._handle(packet.split(b"\n"))
+
+    def close(self) -> None:
+        self._sock.close()
+        self._thread.join(timeout=2)
+        try:
+            os.unlink(self._path)
+        except FileNotFoundError:
+            pass
+
+
+class TCPListener:
+    def __init__(self, sock: socket.socket, handle: Handler, count: Counter) -> None:
+        self._sock = sock
+        self._sock.listen(128)
+        self._handle = handle
+        self._count = count
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="tcp-accept", daemon=True)
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._connections.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), name="tcp-conn", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        self._count("statsd_exporter_tcp_connections_total", 1)
+        try:
+            self._read_lines(conn)
+        finally:
+            with self._lock:
+                self._connections.discard(conn)
+            conn.close()
+
+    def _read_lines(self, conn: socket.socket) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = conn.recv(_RECV_SIZE)
+            except OSError:
+                if not self._closed.is_set():
+                    self._count("statsd_exporter_tcp_connection_errors_total", 1)
+                return
+            if not chunk:
+                if pending:
+                    self._handle([_strip_cr(pending)])
+                return
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            if not self._deliver(lines) or len(pending) >= TCP_MAX_LINE:
+                if len(pending) >= TCP_MAX_LINE:
+                    self._count("statsd_exporter_tcp_too_long_lines_total", 1)
+                return
+
+    def _deliver(self, lines: list[bytes]) -> bool:
+        """Hand over complete lines; stop at the first too-long one, which closes the connection."""
+        for index, line in enumerate(lines):
+            if len(line) >= TCP_MAX_LINE:
+                if index:
+                    self._handle([_strip_cr(x) for x in lines[:index]])
+                self._count("statsd_exporter_tcp_too_long_lines_total", 1)
+                return False
+        if lines:
+            self._handle([_strip_cr(x) for x in lines] if _has_cr(lines) else lines)
+        return True
+
+    def close(self) -> None:
+        self._closed.set()
+        self._sock.close()
+        with self._lock:
+            for conn in list(self._connections):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=2)
+
+
+def _has_cr(lines: list[bytes]) -> bool:
+    return any(line.endswith(b"\r") for line in lines)
+
+
+def _strip_cr(line: bytes) -> bytes:
+    return line[:-1] if line.endswith(b"\r") else line

@@ -1,0 +1,29 @@
+"""Log lines in promslog's logfmt or JSON shape, so operators' log parsing keeps working."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+
+class _LogfmtFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        message = record.getMessage().replace('"', '\\"')
+        return f'time={stamp}.{int(record.msecs):03d}Z level={record.levelname} source={record.name} msg="{message}"'
+
+
+class _JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": record.created, "level": record.levelname, "source": record.name,
+                           "msg": record.getMessage()})
+
+
+def configure(level: int, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JSONFormatter() if fmt == "json" else _LogfmtFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,315 @@
+"""Load and validate statsd_exporter's mapping YAML, once, with file and line in every error."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bridge.errors import ConfigError
+from bridge.mapping.durations import parse_go_duration
+from bridge.mapping.regex import compile_regex
+
+COUNTER, GAUGE, OBSERVER = "counter", "gauge", "observer"
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DEFAULT_QUANTILES = ((0.5, 0.05), (0.9, 0.01), (0.99, 0.001))
+DEFAULT_SUMMARY_MAX_AGE = 600.0
+DEFAULT_SUMMARY_AGE_BUCKETS = 5
+
+_GLOB = re.compile(r"(\*|[a-zA-Z_][a-zA-Z0-9_\-]*)(\.\*|\.[a-zA-Z0-9_][a-zA-Z0-9_\-]*)*\Z")
+_TEMPLATE_REF = r"\$\{?\d+\}?"
+_METRIC_NAME = re.compile(rf"([a-zA-Z_]|{_TEMPLATE_REF})([a-zA-Z0-9_]|{_TEMPLATE_REF})*\Z")
+# statsd_exporter requires label names of at least two characters; kept for compatibility.
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]+\Z")
+
+_DEFAULT_KEYS = {"observer_type", "match_type", "glob_disable_ordering", "ttl", "summary_options",
+                 "histogram_options"}
+_RULE_KEYS = {"match", "name", "labels", "honor_labels", "observer_type", "match_type", "help", "action",
+              "match_metric_type", "ttl", "summary_options", "histogram_options", "scale"}
+_HISTOGRAM_KEYS = {"buckets", "native_histogram_bucket_factor", "native_histogram_max_buckets"}
+_SUMMARY_KEYS = {"quantiles", "max_age", "age_buckets", "buf_cap"}
+_QUANTILE_KEYS = {"quantile", "error"}
+
+
+@dataclass(frozen=True)
+class HistogramOptions:
+    buckets: tuple[float, ...] = DEFAULT_BUCKETS
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    quantiles: tuple[tuple[float, float], ...] = DEFAULT_QUANTILES
+    max_age: float = DEFAULT_SUMMARY_MAX_AGE
+    age_buckets: int = DEFAULT_SUMMARY_AGE_BUCKETS
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry of ``mappings``, with defaults applied; ``index`` is its position in the file."""
+
+    index: int
+    line: int
+    match: str
+    match_type: str
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+    help: str = ""
+    action: str = "map"
+    match_metric_type: str = ""
+    observer_type: str = "summary"
+    histogram: HistogramOptions = HistogramOptions()
+    summary: SummaryOptions = SummaryOptions()
+    ttl: float = 0.0
+    honor_labels: bool = False
+    scale: float | None = None
+
+
+@dataclass(frozen=True)
+class Defaults:
+    observer_type: str = "summary"
+    match_type: str = "glob"
+    glob_disable_ordering: bool = False
+    ttl: float = 0.0
+    histogram: HistogramOptions = HistogramOptions()
+    summary: SummaryOptions = SummaryOptions()
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    source: str
+    defaults: Defaults = Defaults()
+    rules: tuple[Rule, ...] = field(default_factory=tuple)
+
+
+def load_mapping_file(path: str | Path) -> MappingConfig:
+    """Read and validate a mapping file; every problem is a ConfigError naming the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), 0, f"cannot read mapping file: {exc}") from exc
+    return parse_mapping_yaml(text, str(path))
+
+
+def parse_mapping_yaml(text: str, source: str = "<mapping>") -> MappingConfig:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
+        raise ConfigError(source, line, f"invalid YAML: {exc.problem}") from exc
+    reader = _Reader(source)
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null")):
+        return MappingConfig(source)
+    top = reader.mapping(root, {"defaults", "mappings"}, "top level")
+    defaults = reader.defaults(top["defaults"]) if "defaults" in top else Defaults()
+    rules: list[Rule] = []
+    if "mappings" in top and not reader.is_null(top["mappings"]):
+        for index, node in enumerate(reader.sequence(top["mappings"], "mappings")):
+            rules.append(reader.rule(index, node, defaults))
+    return MappingConfig(source, defaults, tuple(rules))
+
+
+class _Reader:
+    """Walks composed YAML nodes, so that each error names the line of the offending node."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._constructor = yaml.SafeLoader("")
+
+    def fail(self, node: yaml.Node, reason: str) -> ConfigError:
+        return ConfigError(self.source, node.start_mark.line + 1, reason)
+
+    def is_null(self, node: yaml.Node) -> bool:
+        return isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")
+
+    def mapping(self, node: yaml.Node, allowed: set[str], where: str) -> dict[str, yaml.Node]:
+        if self.is_null(node):
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{where} must be a mapping")
+        items: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key not in allowed:
+                raise self.fail(key_node, f"field {key} not found in {where}")
+            if key in items:
+                raise self.fail(key_node, f"field {key} already set in {where}")
+            items[key] = value_node
+        return items
+
+    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"{where} must be a list")
+        return list(node.value)
+
+    def scalar(self, node: yaml.Node, where: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, f"{where} must be a single value")
+        return self._constructor.construct_object(node)
+
+    def string(self, node: yaml.Node, where: str) -> str:
+        """Any scalar as its text, as Go's yaml.v2 fills a string field."""
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, f"{where} must be a string")
+        return "" if self.is_null(node) else str(node.value)
+
+    def boolean(self, node: yaml.Node, where: str) -> bool:
+        value = self.scalar(node, where)
+        if not isinstance(value, bool):
+            raise self.fail(node, f"{where} must be true or false")
+        return value
+
+    def number(self, node: yaml.Node, where: str) -> float:
+        value = self.scalar(node, where)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(node, f"{where} must be a number")
+        return float(value)
+
+    def integer(self, node: yaml.Node, where: str) -> int:
+        value = self.scalar(node, where)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(node, f"{where} must be a non-negative integer")
+        return value
+
+    def duration(self, node: yaml.Node, where: str) -> float:
+        value = self.scalar(node, where)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value / 1e9
+        try:
+            seconds = parse_go_duration(str(value))
+        except ValueError as exc:
+            raise self.fail(node, f"{where}: {exc}") from exc
+        if seconds < 0:
+            raise self.fail(node, f"{where} must not be negative")
+        return seconds
+
+    def choice(self, node: yaml.Node, where: str, choices: dict[str, str]) -> str:
+        value = self.string(node, where)
+        if value not in choices:
+            raise self.fail(node, f"invalid {where} {value!r}")
+        return choices[value]
+
+    def defaults(self, node: yaml.Node) -> Defaults:
+        items = self.mapping(node, _DEFAULT_KEYS, "defaults")
+        return Defaults(
+            observer_type=self._observer_type(items.get("observer_type"), "summary"),
+            match_type=self._match_type(items.get("match_type"), "glob"),
+            glob_disable_ordering=self.boolean(items["glob_disable_ordering"], "glob_disable_ordering")
+            if "glob_disable_ordering" in items else False,
+            ttl=self.duration(items["ttl"], "ttl") if "ttl" in items else 0.0,
+            histogram=self.histogram(items.get("histogram_options"), HistogramOptions()),
+            summary=self.summary(items.get("summary_options"), SummaryOptions()),
+        )
+
+    def _observer_type(self, node: yaml.Node | None, default: str) -> str:
+        if node is None:
+            return default
+        return self.choice(node, "observer type", {"histogram": "histogram", "summary": "summary",
+                                                   "": default})
+
+    def _match_type(self, node: yaml.Node | None, default: str) -> str:
+        if node is None:
+            return default
+        return self.choice(node, "match type", {"glob": "glob", "regex": "regex", "": default})
+
+    def histogram(self, node: yaml.Node | None, base: HistogramOptions) -> HistogramOptions:
+        if node is None:
+            return base
+        items = self.mapping(node, _HISTOGRAM_KEYS, "histogram_options")
+        for key in ("native_histogram_bucket_factor", "native_histogram_max_buckets"):
+            if key in items:
+                self.number(items[key], key)
+        if "buckets" not in items or self.is_null(items["buckets"]):
+            return base
+        buckets = tuple(self.number(b, "bucket") for b in self.sequence(items["buckets"], "buckets"))
+        if not buckets:
+            return base
+        if any(b >= c for b, c in zip(buckets, buckets[1:])) or any(math.isnan(b) for b in buckets):
+            raise self.fail(items["buckets"], "histogram buckets must be in increasing order")
+        return HistogramOptions(buckets)
+
+    def summary(self, node: yaml.Node | None, base: SummaryOptions) -> SummaryOptions:
+        if node is None:
+            return base
+        items = self.mapping(node, _SUMMARY_KEYS, "summary_options")
+        quantiles = base.quantiles
+        if "quantiles" in items and not self.is_null(items["quantiles"]):
+            parsed = tuple(self.quantile(q) for q in self.sequence(items["quantiles"], "quantiles"))
+            quantiles = parsed or base.quantiles
+        max_age = self.duration(items["max_age"], "max_age") if "max_age" in items else 0.0
+        age_buckets = self.integer(items["age_buckets"], "age_buckets") if "age_buckets" in items else 0
+        if "buf_cap" in items:
+            self.integer(items["buf_cap"], "buf_cap")
+        return SummaryOptions(quantiles, max_age or base.max_age, age_buckets or base.age_buckets)
+
+    def quantile(self, node: yaml.Node) -> tuple[float, float]:
+        items = self.mapping(node, _QUANTILE_KEYS, "quantile")
+        quantile = self.number(items["quantile"], "quantile") if "quantile" in items else 0.0
+        error = self.number(items["error"], "error") if "error" in items else 0.0
+        if not 0.0 <= quantile <= 1.0:
+            raise self.fail(node, f"quantile {quantile} is not between 0 and 1")
+        return quantile, error
+
+    def rule(self, index: int, node: yaml.Node, defaults: Defaults) -> Rule:
+        items = self.mapping(node, _RULE_KEYS, "mapping")
+        line = node.start_mark.line + 1
+        match_type = self._match_type(items.get("match_type"), defaults.match_type)
+        match = self.string(items["match"], "match") if "match" in items else ""
+        name = self.string(items["name"], "name") if "name" in items else ""
+        labels = self.labels(items.get("labels"))
+        if not name:
+            raise ConfigError(self.source, line, f"mapping {index} ({match!r}) didn't set a metric name")
+        if not _METRIC_NAME.match(name):
+            raise self.fail(items["name"], f"metric name {name!r} is not a valid metric name or template")
+        if match_type == "glob":
+            if not _GLOB.match(match):
+                raise self.fail(items.get("match", node), f"invalid glob match {match!r}")
+        else:
+            try:
+                compile_regex(match)
+            except ValueError as exc:
+                raise self.fail(items.get("match", node), f"invalid regex {match!r}: {exc}") from exc
+        observer_type = self._observer_type(items.get("observer_type"), defaults.observer_type)
+        if observer_type == "histogram" and "summary_options" in items:
+            raise self.fail(node, "cannot use histogram observer and summary options at the same time")
+        if observer_type == "summary" and "histogram_options" in items:
+            raise self.fail(node, "cannot use summary observer and histogram options at the same time")
+        ttl = self.duration(items["ttl"], "ttl") if "ttl" in items else 0.0
+        return Rule(
+            index=index,
+            line=line,
+            match=match,
+            match_type=match_type,
+            name=name,
+            labels=labels,
+            help=self.string(items["help"], "help") if "help" in items else "",
+            action=self.choice(items["action"], "action type", {"map": "map", "drop": "drop", "": "map"})
+            if "action" in items else "map",
+            match_metric_type=self.choice(
+                items["match_metric_type"], "metric type", {COUNTER: COUNTER, GAUGE: GAUGE, OBSERVER: OBSERVER}
+            ) if "match_metric_type" in items else "",
+            observer_type=observer_type,
+            histogram=self.histogram(items.get("histogram_options"), defaults.histogram),
+            summary=self.summary(items.get("summary_options"), defaults.summary),
+            ttl=ttl or defaults.ttl,
+            honor_labels=self.boolean(items["honor_labels"], "honor_labels") if "honor_labels" in items else False,
+            scale=self.number(items["scale"], "scale") if "scale" in items else None,
+        )
+
+    def labels(self, node: yaml.Node | None) -> tuple[tuple[str, str], ...]:
+        if node is None or self.is_null(node):
+            return ()
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, "labels must be a mapping")
+        labels: dict[str, str] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if not _LABEL_NAME.match(key):
+                raise self.fail(key_node, f"invalid label key: {key}")
+            if key in labels:
+                raise self.fail(key_node, f"label {key} set twice")
+            labels[key] = self.string(value_node, f"label {key}")
+        return tuple(labels.items())

@@ -1,0 +1,207 @@
+"""The per-line hot path: lines in, series updated, every line accounted for.
+
+A line's cost after warm-up is a few dictionary look-ups: the line minus its value (name, type,
+rate, tags) keys a cache of resolved series, so only the value is parsed per line. Anything the
+cache cannot answer exactly (errors, multi-value lines, negative counters, unusual numbers) takes
+the slow path, which parses and maps the line in full and counts every reason.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable
+
+from bridge.line import GAUGE, ParsedLine, ParserOptions, parse_line
+from bridge.mapping import Mapper
+from bridge.registry import HISTOGRAM, SUMMARY, Registry, TypeConflict
+from bridge.resolve import DROP, MAP, Resolution, resolve
+from bridge.selfmetrics import SelfMetrics
+
+_COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY, _DROP = range(5)
+_KIND_CODES = {"counter": _COUNTER, "gauge": _GAUGE, HISTOGRAM: _HISTOGRAM, SUMMARY: _SUMMARY}
+_EVENT_TYPE = {"counter": "counter", "gauge": "gauge", HISTOGRAM: "observer", SUMMARY: "observer"}
+_VALUE_START = frozenset(b"0123456789.+-")
+_VALUE_END = frozenset(b"0123456789.")
+_UNIT_DIVISOR = {b"ms": 1000.0}
+
+
+class Pipeline:
+    """Owns the registry's lock; listeners hand it batches of raw lines."""
+
+    def __init__(self, options: ParserOptions, mapper: Mapper, registry: Registry, stats: SelfMetrics,
+                 line_cache_size: int = 200_000, clock: Callable[[], float] = time.time) -> None:
+        self.options = options
+        self.mapper = mapper
+        self.registry = registry
+        self.stats = stats
+        self.lock = threading.Lock()
+        self._clock = clock
+        self._cache: dict[bytes, tuple] = {}
+        self._cache_limit = line_cache_size
+        self.lines = 0
+        self.batches = 0
+
+    def swap_mapper(self, mapper: Mapper) -> None:
+        """Reload: one assignment, and forget every cached resolution of the old mapping."""
+        with self.lock:
+            self.mapper = mapper
+            self._cache = {}
+
+    def expire(self) -> int:
+        with self.lock:
+            removed = self.registry.expire(self._clock())
+            if removed:
+                self._cache = {}
+            return removed
+
+    def process(self, lines: list[bytes]) -> None:
+        now = self._clock()
+        with self.lock:
+            self.lines += len(lines)
+            self.batches += 1
+            cache = self._cache
+            for line in lines:
+                colon = line.find(b":")
+                bar = line.find(b"|", colon)
+                if colon <= 0 or bar < 0:
+                    self._slow(line, None, now)
+                    continue
+                key = line[:colon] + line[bar:]
+                entry = cache.get(key)
+                if entry is None:
+                    self._slow(line, key, now)
+                    continue
+                text = line[colon + 1 : bar]
+                if not text or text[0] not in _VALUE_START or text[-1] not in _VALUE_END:
+                    self._slow(line, None, now)
+                    continue
+                try:
+                    value = float(text)
+                except ValueError:
+                    self._slow(line, None, now)
+                    continue
+                code, series, divisor, scale, repeat, hits = entry
+                value = value / divisor * scale
+                if value - value != 0:
+                    self._slow(line, None, now)
+                    continue
+                if code == _COUNTER:
+                    if value < 0:
+                        self._slow(line, None, now)
+                        continue
+                    series.value += value
+                elif code == _GAUGE:
+                    if text[0] in b"+-":
+                        series.value += value
+                    else:
+                        series.value = value
+                elif code == _HISTOGRAM:
+                    for _ in range(repeat):
+                        series.buckets[bisect_left(series.bounds, value)] += 1
+                        series.sum += value
+                        series.count += 1
+                elif code == _SUMMARY:
+                    for _ in range(repeat):
+                        series.observe(value, now)
+                if series is not None:
+                    series.last_seen = now
+                hits[0] += 1
+
+    def _slow(self, line: bytes, key: bytes | None, now: float) -> None:
+        parsed = parse_line(line, self.options)
+        self._count_parse(parsed)
+        applied = [self._apply(event, now) for event in parsed.events]
+        if key is None or parsed.errors or parsed.multi_sample or not applied:
+            return
+        if any(a is None or a[1] is not applied[0][1] for a in applied):
+            return
+        resolution, series = applied[0]
+        self._remember(key, line, parsed, resolution, series, len(applied))
+
+    def _count_parse(self, parsed: ParsedLine) -> None:
+        stats = self.stats
+        for reason in parsed.errors:
+            stats.inc("statsd_exporter_sample_errors_total", (("reason", reason),))
+        if parsed.samples:
+            stats.inc("statsd_exporter_samples_total", (), parsed.samples)
+        if parsed.tags:
+            stats.inc("statsd_exporter_tags_total", (), parsed.tags)
+        if parsed.tag_errors:
+            stats.inc("statsd_exporter_tag_errors_total", (), parsed.tag_errors)
+
+    def _apply(self, event, now: float) -> tuple[Resolution, object] | None:
+        """Apply one event to the registry; returns what a cache entry needs, None if it failed."""
+        stats = self.stats
+        mapper = self.mapper
+        if mapper.caching:
+            stats.inc("statsd_metric_mapper_cache_gets_total")
+        hits_before = mapper.cache_hits
+        resolution = resolve(event, mapper)
+        if mapper.cache_hits != hits_before:
+            stats.inc("statsd_metric_mapper_cache_hits_total")
+        if resolution.action == DROP:
+            stats.inc("statsd_exporter_events_actions_total", (("action", DROP),))
+            return resolution, None
+        if resolution.error is not None:
+            stats.inc("statsd_exporter_events_error_total", (("reason", resolution.error),))
+            return None
+        if resolution.action == MAP:
+            stats.inc("statsd_exporter_events_actions_total", (("action", MAP),))
+        else:
+            stats.inc("statsd_exporter_events_unmapped_total")
+        event_type = _EVENT_TYPE[resolution.kind]
+        try:
+            series = self.registry.get(resolution.name, resolution.kind, resolution.labels, resolution.help,
+                                       resolution.options, resolution.ttl, now)
+        except TypeConflict:
+            stats.inc("statsd_exporter_events_conflict_total",
+                      (("metric_name", resolution.name), ("type", event_type)))
+            return None
+        _update(series, resolution, now)
+        stats.inc("statsd_exporter_events_total", (("type", event_type),))
+        return resolution, series
+
+    def _remember(self, key: bytes, line: bytes, parsed: ParsedLine, resolution: Resolution, series,
+                  repeat: int) -> None:
+        """Cache the line's resolution, with the increments one more such line makes."""
+        if len(self._cache) >= self._cache_limit:
+            self._cache = {}
+        unit = line[line.find(b"|") + 1 :].split(b"|", 1)[0]
+        divisor = parsed.counter_rate if resolution.kind == "counter" else _UNIT_DIVISOR.get(unit, 1.0)
+        scale = resolution.rule.scale if resolution.rule and resolution.rule.scale is not None else 1.0
+        increments = self._increments(parsed, resolution, repeat)
+        code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
+        hits = self.stats.outcome(increments)
+        self._cache[key] = (code, series, divisor, scale, repeat, hits)
+
+    def _increments(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> tuple:
+        increments = [("statsd_exporter_samples_total", (), 1)]
+        if parsed.tags:
+            increments.append(("statsd_exporter_tags_total", (), parsed.tags))
+        if parsed.tag_errors:
+            increments.append(("statsd_exporter_tag_errors_total", (), parsed.tag_errors))
+        if self.mapper.caching:
+            increments += [("statsd_metric_mapper_cache_gets_total", (), repeat),
+                           ("statsd_metric_mapper_cache_hits_total", (), repeat)]
+        if resolution.action == DROP:
+            increments.append(("statsd_exporter_events_actions_total", (("action", DROP),), repeat))
+        else:
+            if resolution.action == MAP:
+                increments.append(("statsd_exporter_events_actions_total", (("action", MAP),), repeat))
+            else:
+                increments.append(("statsd_exporter_events_unmapped_total", (), repeat))
+            increments.append(("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat))
+        return tuple(increments)
+
+
+def _update(series, resolution: Resolution, now: float) -> None:
+    kind = resolution.kind
+    value = resolution.value
+    if kind == "counter":
+        series.value += value
+    elif kind == GAUGE:
+        series.value = series.value + value if resolution.relative else value
+    else:
+        series.observe(value, now)

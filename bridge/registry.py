@@ -1,0 +1,235 @@
+"""Series state for mapped metrics: counters, gauges, histograms, summaries; TTL; type conflicts.
+
+The hot path updates series objects directly (``series.value += v``); everything that needs the
+family (creation, conflicts, expiry, collection) goes through the Registry under the bridge's lock.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from bridge.mapping.config import HistogramOptions, SummaryOptions
+
+COUNTER, GAUGE, HISTOGRAM, SUMMARY = "counter", "gauge", "histogram", "summary"
+_SUMMARY_RESERVOIR = 2048
+
+
+def escape_label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def render_labels(labels: tuple[tuple[str, str], ...]) -> str:
+    return ",".join(f'{key}="{escape_label_value(value)}"' for key, value in labels)
+
+
+class Series:
+    __slots__ = ("key", "label_text", "last_seen", "ttl")
+
+    def __init__(self, key: tuple[tuple[str, str], ...], ttl: float, now: float) -> None:
+        self.key = key
+        self.label_text = render_labels(key)
+        self.ttl = ttl
+        self.last_seen = now
+
+
+class ValueSeries(Series):
+    """A counter or a gauge."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, key, ttl, now) -> None:
+        super().__init__(key, ttl, now)
+        self.value = 0.0
+
+
+class HistogramSeries(Series):
+    __slots__ = ("bounds", "buckets", "count", "sum")
+
+    def __init__(self, key, ttl, now, options: HistogramOptions) -> None:
+        super().__init__(key, ttl, now)
+        self.bounds = options.buckets
+        self.buckets = [0] * (len(options.buckets) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float, now: float) -> None:
+        index = bisect_left(self.bounds, value) if value == value else len(self.bounds)
+        self.buckets[index] += 1
+        self.sum += value
+        self.count += 1
+
+
+class SummarySeries(Series):
+    """Quantiles over a sliding window of ``age_buckets`` slots spanning ``max_age``.
+
+    Each slot keeps a uniform reservoir of its observations, so memory is bounded however many
+    observations arrive; count and sum are cumulative, as in client_golang.
+    """
+
+    __slots__ = ("count", "quantiles", "slot_length", "slot_start", "slots", "sum")
+
+    def __init__(self, key, ttl, now, options: SummaryOptions) -> None:
+        super().__init__(key, ttl, now)
+        self.quantiles = tuple(q for q, _ in options.quantiles)
+        self.slot_length = options.max_age / max(options.age_buckets, 1)
+        self.slots: list[list] = [[0, []] for _ in range(max(options.age_buckets, 1))]
+        self.slot_start = now
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float, now: float) -> None:
+        if now - self.slot_start >= self.slot_length:
+            self._rotate(now)
+        slot = self.slots[-1]
+        slot[0] += 1
+        samples = slot[1]
+        if len(samples) < _SUMMARY_RESERVOIR:
+            samples.append(value)
+        else:
+            index = random.randrange(slot[0])
+            if index < _SUMMARY_RESERVOIR:
+                samples[index] = value
+        self.sum += value
+        self.count += 1
+
+    def _rotate(self, now: float) -> None:
+        elapsed = int((now - self.slot_start) // self.slot_length)
+        for _ in range(min(elapsed, len(self.slots))):
+            self.slots.pop(0)
+            self.slots.append([0, []])
+        self.slot_start += elapsed * self.slot_length
+
+    def quantile_values(self, now: float) -> list[tuple[float, float]]:
+        if now - self.slot_start >= self.slot_length:
+            self._rotate(now)
+        samples = sorted(v for slot in self.slots for v in slot[1] if v == v)
+        if not samples:
+            return [(q, math.nan) for q in self.quantiles]
+        last = len(samples) - 1
+        return [(q, samples[min(last, max(0, math.ceil(q * len(samples)) - 1))]) for q in self.quantiles]
+
+
+class Family:
+    __slots__ = ("help", "kind", "label_sets", "name", "series")
+
+    def __init__(self, name: str, kind: str, help_text: str) -> None:
+        self.name = name
+        self.kind = kind
+        self.help = help_text
+        self.series: dict[tuple, Series] = {}
+        self.label_sets: set[tuple[str, ...]] = set()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One exposition line: name suffix, rendered labels, an extra ``le``/``quantile`` label, value."""
+
+    suffix: str
+    labels: str
+    extra: tuple[str, float] | None
+    value: float
+
+
+@dataclass(frozen=True)
+class FamilySnapshot:
+    name: str
+    kind: str
+    help: str
+    samples: list[Sample]
+
+
+class TypeConflict(Exception):
+    """A name is already registered with another type (counted, never raised to a sender)."""
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.families: dict[str, Family] = {}
+        self.vectors_created = {COUNTER: 0, GAUGE: 0, HISTOGRAM: 0, SUMMARY: 0}
+
+    def series_count(self) -> int:
+        return sum(len(f.series) for f in self.families.values())
+
+    def get(self, name: str, kind: str, labels: dict[str, str], help_text: str, rule_options,
+            ttl: float, now: float) -> Series:
+        """The series for (name, labels), created if new; TypeConflict when the name is taken."""
+        key = tuple(sorted(labels.items()))
+        family = self.families.get(name)
+        if family is not None and family.kind == kind:
+            series = family.series.get(key)
+            if series is not None:
+                series.ttl = ttl
+                series.last_seen = now
+                return series
+        self._check_conflicts(name, kind)
+        if family is None:
+            family = self.families[name] = Family(name, kind, help_text)
+        names = tuple(k for k, _ in key)
+        if names not in family.label_sets:
+            family.label_sets.add(names)
+            self.vectors_created[kind] += 1
+        series = _new_series(kind, key, ttl, now, rule_options)
+        family.series[key] = series
+        return series
+
+    def _taken_by_other(self, name: str, kind: str) -> bool:
+        family = self.families.get(name)
+        return family is not None and family.kind != kind
+
+    def _check_conflicts(self, name: str, kind: str) -> None:
+        if self._taken_by_other(name, kind):
+            raise TypeConflict(name)
+        if kind in (COUNTER, GAUGE):
+            for suffix in ("_bucket", "_count", "_sum"):
+                if name.endswith(suffix) and self._taken_by_other(name[: -len(suffix)], COUNTER):
+                    raise TypeConflict(name)
+        else:
+            suffixes = ("_sum", "_count", "_bucket") if kind == HISTOGRAM else ("_sum", "_count")
+            for suffix in suffixes:
+                if self._taken_by_other(name + suffix, kind):
+                    raise TypeConflict(name)
+
+    def expire(self, now: float) -> int:
+        """Drop series whose TTL has passed; returns how many were dropped."""
+        removed = 0
+        for family in self.families.values():
+            stale = [k for k, s in family.series.items() if s.ttl and s.last_seen + s.ttl < now]
+            for key in stale:
+                del family.series[key]
+            removed += len(stale)
+        return removed
+
+    def collect(self, now: float) -> list[FamilySnapshot]:
+        return [_snapshot(f, now) for f in self.families.values() if f.series]
+
+
+def _new_series(kind: str, key: tuple, ttl: float, now: float, options) -> Series:
+    if kind == HISTOGRAM:
+        return HistogramSeries(key, ttl, now, options)
+    if kind == SUMMARY:
+        return SummarySeries(key, ttl, now, options)
+    return ValueSeries(key, ttl, now)
+
+
+def _snapshot(family: Family, now: float) -> FamilySnapshot:
+    samples: list[Sample] = []
+    for _, series in sorted(family.series.items()):
+        samples.extend(_series_samples(family.kind, series, now))
+    return FamilySnapshot(family.name, family.kind, family.help, samples)
+
+
+def _series_samples(kind: str, series: Series, now: float) -> list[Sample]:
+    labels = series.label_text
+    if kind in (COUNTER, GAUGE):
+        return [Sample("", labels, None, series.value)]
+    if kind == HISTOGRAM:
+        out, cumulative = [], 0
+        for bound, count in zip((*series.bounds, math.inf), series.buckets):
+            cumulative += count
+            out.append(Sample("_bucket", labels, ("le", bound), cumulative))
+        return [*out, Sample("_sum", labels, None, series.sum), Sample("_count", labels, None, series.count)]
+    quantiles = [Sample("", labels, ("quantile", q), v) for q, v in series.quantile_values(now)]
+    return [*quantiles, Sample("_sum", labels, None, series.sum), Sample("_count", labels, None, series.count)]

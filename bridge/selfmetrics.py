@@ -1,0 +1,132 @@
+"""statsd_exporter's self-metrics, under the same names, labels and help texts."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections import defaultdict
+
+from bridge import __version__
+from bridge.registry import Sample, FamilySnapshot, render_labels
+
+Labels = tuple[tuple[str, str], ...]
+
+# name: (type, help, always shown at zero when it has no labels)
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "statsd_exporter_events_total": ("counter", "The total number of StatsD events seen."),
+    "statsd_exporter_event_queue_flushed_total": ("counter", "Number of times events were flushed to exporter"),
+    "statsd_exporter_events_unmapped_total": ("counter", "The total number of StatsD events no mapping was found for."),
+    "statsd_exporter_udp_packets_total": ("counter", "The total number of StatsD packets received over UDP."),
+    "statsd_exporter_udp_packet_drops_total": (
+        "counter", "The total number of dropped StatsD packets which received over UDP."),
+    "statsd_exporter_tcp_connections_total": ("counter", "The total number of TCP connections handled."),
+    "statsd_exporter_tcp_connection_errors_total": ("counter", "The number of errors encountered reading from TCP."),
+    "statsd_exporter_tcp_too_long_lines_total": ("counter", "The number of lines discarded due to being too long."),
+    "statsd_exporter_unixgram_packets_total": (
+        "counter", "The total number of StatsD packets received over Unixgram."),
+    "statsd_exporter_lines_total": ("counter", "The total number of StatsD lines received."),
+    "statsd_exporter_samples_total": ("counter", "The total number of StatsD samples received."),
+    "statsd_exporter_sample_errors_total": ("counter", "The total number of errors parsing StatsD samples."),
+    "statsd_exporter_tags_total": ("counter", "The total number of DogStatsD tags processed."),
+    "statsd_exporter_tag_errors_total": ("counter", "The number of errors parsing DogStatsD tags."),
+    "statsd_exporter_config_reloads_total": ("counter", "The number of configuration reloads."),
+    "statsd_exporter_loaded_mappings": ("gauge", "The current number of configured metric mappings."),
+    "statsd_exporter_events_conflict_total": (
+        "counter", "The total number of StatsD events with conflicting names."),
+    "statsd_exporter_events_error_total": ("counter", "The total number of StatsD events discarded due to errors."),
+    "statsd_exporter_events_actions_total": ("counter", "The total number of StatsD events by action."),
+    "statsd_exporter_metrics_total": ("gauge", "The total number of metrics."),
+    "statsd_metric_mapper_cache_length": ("gauge", "The count of unique metrics currently cached."),
+    "statsd_metric_mapper_cache_gets_total": ("counter", "The count of total metric cache gets."),
+    "statsd_metric_mapper_cache_hits_total": ("counter", "The count of total metric cache hits."),
+    "statsd_exporter_relay_packets_total": ("counter", "The number of StatsD packets relayed."),
+    "statsd_exporter_relay_long_lines_total": ("counter", "The number lines that were too long to relay."),
+    "statsd_exporter_relay_lines_relayed_total": (
+        "counter", "The number of lines that were buffered to be relayed."),
+    "statsd_exporter_build_info": (
+        "gauge", "A metric with a constant '1' value labeled by version, revision, branch, goversion from "
+        "which statsd_exporter was built, and the goos and goarch for the build."),
+    "process_cpu_seconds_total": ("counter", "Total user and system CPU time spent in seconds."),
+    "process_resident_memory_bytes": ("gauge", "Resident memory size in bytes."),
+    "process_virtual_memory_bytes": ("gauge", "Virtual memory size in bytes."),
+    "process_start_time_seconds": ("gauge", "Start time of the process since unix epoch in seconds."),
+    "process_open_fds": ("gauge", "Number of open file descriptors."),
+    "process_max_fds": ("gauge", "Maximum number of open file descriptors."),
+}
+
+ALWAYS_PRESENT = (
+    "statsd_exporter_event_queue_flushed_total", "statsd_exporter_events_unmapped_total",
+    "statsd_exporter_udp_packets_total", "statsd_exporter_udp_packet_drops_total",
+    "statsd_exporter_tcp_connections_total", "statsd_exporter_tcp_connection_errors_total",
+    "statsd_exporter_tcp_too_long_lines_total", "statsd_exporter_unixgram_packets_total",
+    "statsd_exporter_lines_total", "statsd_exporter_samples_total", "statsd_exporter_tags_total",
+    "statsd_exporter_tag_errors_total", "statsd_exporter_loaded_mappings",
+)
+
+
+class SelfMetrics:
+    """Counters keyed by (name, labels). The hot path adds whole batches through Outcome objects."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, Labels], float] = defaultdict(float)
+        self._outcomes: dict[tuple, list[int]] = {}
+        self._started = time.time()
+
+    def inc(self, name: str, labels: Labels = (), amount: float = 1) -> None:
+        self.values[(name, labels)] += amount
+
+    def set(self, name: str, labels: Labels, value: float) -> None:
+        self.values[(name, labels)] = value
+
+    def outcome(self, increments: tuple[tuple[str, Labels, int], ...]) -> list[int]:
+        """A shared hit counter for lines that always make the same increments (the fast path)."""
+        counter = self._outcomes.get(increments)
+        if counter is None:
+            counter = self._outcomes[increments] = [0]
+        return counter
+
+    def totals(self) -> dict[tuple[str, Labels], float]:
+        totals = dict(self.values)
+        for increments, (hits,) in self._outcomes.items():
+            if hits:
+                for name, labels, amount in increments:
+                    totals[(name, labels)] = totals.get((name, labels), 0.0) + hits * amount
+        return totals
+
+    def collect(self, gauges: dict[tuple[str, Labels], float]) -> list[FamilySnapshot]:
+        totals = self.totals()
+        totals.update(gauges)
+        for name in ALWAYS_PRESENT:
+            totals.setdefault((name, ()), 0.0)
+        totals[("statsd_exporter_build_info", (("branch", ""), ("goarch", os.uname().machine),
+                                               ("goos", "linux"), ("goversion", "python"),
+                                               ("revision", ""), ("tags", ""), ("version", __version__)))] = 1
+        totals.update(_process_metrics(self._started))
+        by_name: dict[str, list[tuple[Labels, float]]] = defaultdict(list)
+        for (name, labels), value in totals.items():
+            by_name[name].append((labels, value))
+        return [
+            FamilySnapshot(name, CATALOGUE[name][0], CATALOGUE[name][1],
+                           [Sample("", render_labels(labels), None, value) for labels, value in sorted(series)])
+            for name, series in by_name.items()
+        ]
+
+
+def _process_metrics(started: float) -> dict[tuple[str, Labels], float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {
+        ("process_cpu_seconds_total", ()): usage.ru_utime + usage.ru_stime,
+        ("process_start_time_seconds", ()): started,
+        ("process_max_fds", ()): float(resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
+    }
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = [int(x) for x in statm.read().split()[:2]]
+        page = os.sysconf("SC_PAGE_SIZE")
+        out[("process_virtual_memory_bytes", ())] = float(pages[0] * page)
+        out[("process_resident_memory_bytes", ())] = float(pages[1] * page)
+        out[("process_open_fds", ())] = float(len(os.listdir("/proc/self/fd")))
+    except OSError:
+        pass
+    return out

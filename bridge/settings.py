@@ -1,0 +1,153 @@
+"""Command-line flags (statsd_exporter's names and defaults), validated once into Settings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+
+from bridge import __version__
+from bridge.errors import ConfigError
+from bridge.line import ParserOptions
+from bridge.mapping.durations import parse_go_duration
+
+PRESET_AIRFLOW = "airflow"
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    web_listen: Address
+    telemetry_path: str
+    enable_lifecycle: bool
+    listen_udp: Address | None
+    listen_tcp: Address | None
+    listen_unixgram: str
+    unixsocket_mode: int
+    mapping_config: str
+    read_buffer: int
+    cache_size: int
+    cache_type: str
+    udp_packet_queue_size: int
+    parser: ParserOptions
+    relay_address: Address | None
+    relay_packet_length: int
+    check_config: bool
+    log_level: int
+    log_format: str
+
+
+def parse_address(value: str, flag: str) -> Address:
+    """Go's ``host:port`` with an optional host (``:9125``) and bracketed IPv6 (``[::1]:9125``)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(flag, 0, f"invalid address {value!r}: want host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return Address(host, int(port))
+
+
+def _optional_address(value: str, flag: str) -> Address | None:
+    return parse_address(value, flag) if value else None
+
+
+def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_text: str) -> None:
+    """kingpin-style boolean: ``--x``, ``--x=false`` and ``--no-x`` all work."""
+    dest = name.replace(".", "_").replace("-", "_")
+    parser.add_argument(f"--{name}", dest=dest, nargs="?", const="true", default=str(default).lower(),
+                        choices=["true", "false"], help=help_text)
+    parser.add_argument(f"--no-{name}", dest=dest, action="store_const", const="false", help=argparse.SUPPRESS)
+
+
+def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="statsd → Prometheus bridge (statsd_exporter compatible).")
+    add = parser.add_argument
+    add("--web.listen-address", dest="web_listen", default=":9102",
+        help="Address on which to expose metrics and the web interface.")
+    add("--web.telemetry-path", dest="telemetry_path", default="/metrics", help="Path under which to expose metrics.")
+    _add_bool(parser, "web.enable-lifecycle", False, "Enable shutdown and reload via HTTP request (off by default).")
+    add("--statsd.listen-udp", dest="listen_udp", default=":9125", help='UDP address for statsd lines; "" disables it.')
+    add("--statsd.listen-tcp", dest="listen_tcp", default=":9125", help='TCP address for statsd lines; "" disables it.')
+    add("--statsd.listen-unixgram", dest="listen_unixgram", default="", help='Unixgram socket path; "" disables it.')
+    add("--statsd.unixsocket-mode", dest="unixsocket_mode", default="755", help="Permission mode of the unix socket.")
+    add("--statsd.mapping-config", dest="mapping_config", default="",
+        help="Metric mapping configuration file; replaces the built-in Airflow preset.")
+    add("--statsd.read-buffer", dest="read_buffer", type=int, default=0,
+        help="Size in bytes of the kernel receive buffer of the UDP or Unixgram socket.")
+    add("--statsd.cache-size", dest="cache_size", type=int, default=1000, help="Maximum size of the mapping cache.")
+    add("--statsd.cache-type", dest="cache_type", default="lru", choices=["lru", "random"],
+        help="Mapping cache replacement policy.")
+    add("--statsd.event-queue-size", dest="event_queue_size", type=int, default=10000,
+        help="Accepted for compatibility; lines are applied in batches per packet or read.")
+    add("--statsd.event-flush-threshold", dest="event_flush_threshold", type=int, default=1000,
+        help="Accepted for compatibility; lines are applied in batches per packet or read.")
+    add("--statsd.event-flush-interval", dest="event_flush_interval", default="200ms",
+        help="Accepted for compatibility; lines are applied in batches per packet or read.")
+    add("--statsd.udp-packet-queue-size", dest="udp_packet_queue_size", type=int, default=10000,
+        help="Size of the queue of UDP packets waiting to be parsed; packets beyond it are dropped and counted.")
+    for style in ("dogstatsd", "influxdb", "librato", "signalfx"):
+        _add_bool(parser, f"statsd.parse-{style}-tags", True, f"Parse {style} style tags.")
+    add("--statsd.relay.address", dest="relay_address", default="", help="UDP relay target address (host:port).")
+    add("--statsd.relay.packet-length", dest="relay_packet_length", type=int, default=1400,
+        help="Maximum relay output packet length.")
+    add("--debug.dump-fsm", dest="dump_fsm", default="", help="Accepted for compatibility; not supported.")
+    add("--check-config", dest="check_config", action="store_true", help="Check configuration and exit.")
+    add("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
+    add("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
+    add("--version", action="version", version=f"airglow-bridge {__version__}")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Validate every flag once; a bad one is a ConfigError naming it."""
+    if not args.telemetry_path.startswith("/"):
+        raise ConfigError("--web.telemetry-path", 0, "must start with /")
+    try:
+        mode = int(args.unixsocket_mode, 8)
+    except ValueError as exc:
+        raise ConfigError("--statsd.unixsocket-mode", 0, f"not an octal mode: {args.unixsocket_mode!r}") from exc
+    try:
+        parse_go_duration(args.event_flush_interval)
+    except ValueError as exc:
+        raise ConfigError("--statsd.event-flush-interval", 0, str(exc)) from exc
+    for flag, value in (("--statsd.udp-packet-queue-size", args.udp_packet_queue_size),
+                        ("--statsd.relay.packet-length", args.relay_packet_length)):
+        if value < 1:
+            raise ConfigError(flag, 0, "must be at least 1")
+    settings = Settings(
+        web_listen=parse_address(args.web_listen, "--web.listen-address"),
+        telemetry_path=args.telemetry_path,
+        enable_lifecycle=args.web_enable_lifecycle == "true",
+        listen_udp=_optional_address(args.listen_udp, "--statsd.listen-udp"),
+        listen_tcp=_optional_address(args.listen_tcp, "--statsd.listen-tcp"),
+        listen_unixgram=args.listen_unixgram,
+        unixsocket_mode=mode,
+        mapping_config=args.mapping_config,
+        read_buffer=args.read_buffer,
+        cache_size=args.cache_size,
+        cache_type=args.cache_type,
+        udp_packet_queue_size=args.udp_packet_queue_size,
+        parser=ParserOptions(
+            dogstatsd=args.statsd_parse_dogstatsd_tags == "true",
+            influxdb=args.statsd_parse_influxdb_tags == "true",
+            librato=args.statsd_parse_librato_tags == "true",
+            signalfx=args.statsd_parse_signalfx_tags == "true",
+        ),
+        relay_address=_optional_address(args.relay_address, "--statsd.relay.address"),
+        relay_packet_length=args.relay_packet_length,
+        check_config=args.check_config,
+        log_level={"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+                   "error": logging.ERROR}[args.log_level],
+        log_format=args.log_format,
+    )
+    if not (settings.listen_udp or settings.listen_tcp or settings.listen_unixgram) and not settings.check_config:
+        raise ConfigError("--statsd.listen-*", 0, "at least one of UDP/TCP/Unixgram listeners must be specified")
+    return settings
