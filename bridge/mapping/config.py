@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from bridge.errors import ConfigError
+from bridge.gofloat import parse_float
 from bridge.mapping.durations import parse_go_duration
 from bridge.mapping.regex import compile_regex
 
@@ -163,7 +164,13 @@ class _Reader:
         return value
 
     def number(self, node: yaml.Node, where: str) -> float:
+        """YAML 1.1 reads ``1e-6`` as a string; Go's yaml.v2 reads it as a number, and so do we."""
         value = self.scalar(node, where)
+        if isinstance(value, str) and node.style is None:
+            try:
+                return parse_float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(node, f"{where} must be a number")
         return float(value)
