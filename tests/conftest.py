@@ -1,0 +1,169 @@
+"""Shared fixtures: free loopback ports, a bridge process started by the test, and scraping helpers."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port free for both TCP and UDP on 127.0.0.1."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
+
+
+def parse_exposition(text: str) -> dict[tuple[str, tuple], float]:
+    """Samples of a text or OpenMetrics exposition keyed by (name, sorted label pairs)."""
+    out = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if not match or line.startswith("#"):
+            continue
+        name, labels, value = match.groups()
+        pairs = tuple(sorted((k, v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\"))
+                             for k, v in _LABEL.findall(labels or "")))
+        out[(name, pairs)] = float(value)
+    return out
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def http_get(url: str, headers: dict | None = None, method: str = "GET") -> tuple[int, bytes, dict]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+    except (urllib.error.URLError, ConnectionError):
+        return 0, b"", {}
+
+
+@dataclass
+class BridgeProcess:
+    process: subprocess.Popen
+    http_port: int
+    statsd_port: int
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def metrics_text(self) -> str:
+        status, body, _ = http_get(self.url + "/metrics")
+        assert status == 200, status
+        return body.decode()
+
+    def samples(self) -> dict[tuple[str, tuple], float]:
+        """Every sample of a scrape, keyed by (name, sorted labels), parsed by prometheus_client."""
+        return parse_exposition(self.metrics_text())
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return self.samples().get((name, tuple(sorted(labels.items()))))
+
+    def send_udp(self, payload: bytes) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(payload, ("127.0.0.1", self.statsd_port))
+
+    def send_tcp(self, payload: bytes) -> None:
+        with socket.create_connection(("127.0.0.1", self.statsd_port)) as sock:
+            sock.sendall(payload)
+
+    def wait_for(self, name: str, expected: float, timeout: float = 10.0, **labels: str) -> None:
+        wait_until(lambda: self.value(name, **labels) == expected, timeout,
+                   what=f"{name}{labels} == {expected} (now {self.value(name, **labels)})")
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.stderr.read().decode() if self.process.stderr else ""
+
+
+def bridge_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bridge", *args]
+
+
+def start_bridge(*extra: str, udp: bool = True, tcp: bool = True, env: dict | None = None) -> BridgeProcess:
+    http_port, statsd_port = free_port(), free_port()
+    args = [
+        f"--web.listen-address=127.0.0.1:{http_port}",
+        f"--statsd.listen-udp={'127.0.0.1:%d' % statsd_port if udp else ''}",
+        f"--statsd.listen-tcp={'127.0.0.1:%d' % statsd_port if tcp else ''}",
+        *extra,
+    ]
+    process = subprocess.Popen(bridge_command(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, **(env or {})})
+    bridge = BridgeProcess(process, http_port, statsd_port, args)
+    try:
+        wait_until(lambda: process.poll() is not None or http_get(bridge.url + "/-/ready")[0] == 200,
+                   what="bridge ready")
+    except AssertionError:
+        bridge.stop()
+        raise
+    if process.poll() is not None:
+        raise AssertionError(f"bridge exited {process.returncode}: {process.stderr.read().decode()}")
+    return bridge
+
+
+@pytest.fixture
+def bridge_factory() -> Iterator:
+    started: list[BridgeProcess] = []
+
+    def factory(*extra: str, **kwargs) -> BridgeProcess:
+        bridge = start_bridge(*extra, **kwargs)
+        started.append(bridge)
+        return bridge
+
+    yield factory
+    for bridge in started:
+        bridge.stop()
+
+
+def require_binary(name: str) -> str:
+    """Real servers are installed by .ci/run; running without them is a setup error, not a skip."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run .ci/run (apt-get install -y prometheus) first")
+    return path
