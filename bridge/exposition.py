@@ -36,14 +36,20 @@ def _write_text_family(family: FamilySnapshot, lines: list[str]) -> None:
 
 
 def _write_openmetrics_family(family: FamilySnapshot, lines: list[str]) -> None:
-    name = family.name
-    sample_suffix = ""
-    if family.kind == COUNTER:
+    """OpenMetrics requires counter samples to end in ``_total``.
+
+    statsd_exporter names counters without that suffix and only ever serves the text format, so
+    renaming them here would rename the series Prometheus stores. A counter whose name already ends
+    in ``_total`` is typed counter; any other counter is typed unknown and keeps its exact name.
+    """
+    name, kind, sample_suffix = family.name, family.kind, ""
+    if kind == COUNTER:
         if name.endswith("_total"):
-            name = name[: -len("_total")]
-        sample_suffix = "_total"
+            name, sample_suffix = name[: -len("_total")], "_total"
+        else:
+            kind = "unknown"
     help_text = family.help.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-    lines.append(f"# HELP {name} {help_text}\n# TYPE {name} {family.kind}\n")
+    lines.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
     for sample in family.samples:
         lines.append(_sample_line(name + (sample.suffix or sample_suffix), sample, format_openmetrics_float))
 

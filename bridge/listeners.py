@@ -26,6 +26,15 @@ Handler = Callable[[list[bytes]], None]
 Counter = Callable[[str, int], None]
 
 
+def close_socket(sock: socket.socket) -> None:
+    """Shut down before closing: on Linux only shutdown wakes a thread blocked in recv or accept."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
 def bind_socket(address: Address, kind: int) -> socket.socket:
     """Bind host:port; an empty host listens on every interface, as Go does for ``:port``."""
     host = address.host
@@ -45,6 +54,7 @@ def bind_socket(address: Address, kind: int) -> socket.socket:
 class UDPListener:
     def __init__(self, sock: socket.socket, handle: Handler, count: Counter, queue_size: int) -> None:
         self._sock = sock
+        self._closed = threading.Event()
         self._handle = handle
         self._count = count
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_size)
@@ -61,6 +71,8 @@ class UDPListener:
                 packet = self._sock.recv(65535)
             except OSError:
                 break
+            if self._closed.is_set():
+                break
             self._count("statsd_exporter_udp_packets_total", 1)
             try:
                 self._queue.put_nowait(packet)
@@ -73,7 +85,8 @@ class UDPListener:
             self._handle(packet.split(b"\n"))
 
     def close(self) -> None:
-        self._sock.close()
+        self._closed.set()
+        close_socket(self._sock)
         for thread in self._threads:
             thread.join(timeout=2)
 
@@ -90,6 +103,7 @@ class UnixgramListener:
         os.chmod(path, mode)
         self._handle = handle
         self._count = count
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="unixgram", daemon=True)
 
     def start(self) -> None:
@@ -101,11 +115,14 @@ class UnixgramListener:
                 packet = self._sock.recv(65535)
             except OSError:
                 return
+            if self._closed.is_set():
+                return
             self._count("statsd_exporter_unixgram_packets_total", 1)
             self._handle(packet.split(b"\n"))
 
     def close(self) -> None:
-        self._sock.close()
+        self._closed.set()
+        close_socket(self._sock)
         self._thread.join(timeout=2)
         try:
             os.unlink(self._path)
@@ -180,7 +197,7 @@ class TCPListener:
 
     def close(self) -> None:
         self._closed.set()
-        self._sock.close()
+        close_socket(self._sock)
         with self._lock:
             for conn in list(self._connections):
                 conn.shutdown(socket.SHUT_RDWR)

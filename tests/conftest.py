@@ -167,3 +167,58 @@ def require_binary(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run .ci/run (apt-get install -y prometheus) first")
     return path
+
+
+@dataclass
+class PrometheusServer:
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def query(self, promql: str) -> list[dict]:
+        import json
+        import urllib.parse
+
+        status, body, _ = http_get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        assert status == 200, body
+        return json.loads(body)["data"]["result"]
+
+    def wait_for_value(self, promql: str, expected: float, timeout: float = 30.0) -> list[dict]:
+        def matches():
+            result = self.query(promql)
+            return result if result and all(float(r["value"][1]) == expected for r in result) else None
+
+        return wait_until(matches, timeout, 0.25, what=f"{promql} == {expected} (now {self.query(promql)})")
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path) -> Iterator:
+    """Starts the real Prometheus (Debian package) on loopback, scraping the given targets every second."""
+    started: list[PrometheusServer] = []
+
+    def factory(scrape_config: str) -> PrometheusServer:
+        binary = require_binary("prometheus")
+        port = free_port()
+        directory = tmp_path / f"prometheus-{port}"
+        directory.mkdir()
+        config = directory / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + scrape_config)
+        process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=open(directory / "prometheus.log", "wb"))
+        server = PrometheusServer(process, port)
+        started.append(server)
+        wait_until(lambda: http_get(server.url + "/-/ready")[0] == 200, 30, what="prometheus ready")
+        return server
+
+    yield factory
+    for server in started:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()

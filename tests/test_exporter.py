@@ -57,8 +57,11 @@ def test_counters_are_exposed_without_total_suffix_and_accumulate() -> None:
     send(pipeline, *["foo:2|c"] * 5, "foo:1|c|@0.1")
     text = scrape(pipeline)
     assert "# TYPE foo counter\nfoo 20\n" in text
+    send(pipeline, "bar_total:2|c")
     om = scrape(pipeline, openmetrics=True)
-    assert "# TYPE foo counter\nfoo_total 20.0\n" in om and om.endswith("# EOF\n")
+    # Series names stay as statsd_exporter's: only counters already ending in _total are typed counter.
+    assert "# TYPE foo unknown\nfoo 20.0\n" in om and om.endswith("# EOF\n")
+    assert "# TYPE bar counter\nbar_total 2.0\n" in om
 
 
 def test_gauge_set_increment_decrement() -> None:

@@ -1,0 +1,197 @@
+"""The bridge as users run it: flags, listeners, readiness, lifecycle, reload, relay, check-config."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, bridge_command, free_port, http_get, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def test_health_ready_and_landing_page(bridge_factory) -> None:
+    bridge = bridge_factory()
+    assert http_get(bridge.url + "/-/healthy")[:2] == (200, b"Statsd Exporter is Healthy.\n")
+    assert http_get(bridge.url + "/-/ready")[:2] == (200, b"Statsd Exporter is Ready.\n")
+    assert b"/metrics" in http_get(bridge.url + "/")[1]
+    assert http_get(bridge.url + "/nope")[0] == 404
+
+
+def test_lifecycle_endpoints_are_off_by_default(bridge_factory) -> None:
+    bridge = bridge_factory()
+    assert http_get(bridge.url + "/-/quit", method="POST")[0] == 403
+    assert http_get(bridge.url + "/-/reload", method="POST")[0] == 403
+    assert bridge.process.poll() is None
+
+
+def test_lifecycle_quit_only_by_post_or_put(bridge_factory) -> None:
+    bridge = bridge_factory("--web.enable-lifecycle")
+    assert http_get(bridge.url + "/-/quit")[0] == 405
+    assert http_get(bridge.url + "/-/quit", method="PUT")[0] == 200
+    assert bridge.process.wait(timeout=10) == 0
+
+
+def test_udp_and_tcp_lines_with_self_metrics(bridge_factory) -> None:
+    bridge = bridge_factory("--statsd.mapping-config=" + str(ROOT / "tests/data/airflow_chart_statsd_mappings.yml"))
+    bridge.send_udp(b"airflow.pool.open_slots.default:3|g\nbad line\n")
+    bridge.send_tcp(b"airflow.pool.used_slots.default:2|g\r\nairflow.operator_successes_Bash:1|c\n")
+    bridge.wait_for("airflow_pool_open_slots", 3, pool="default")
+    bridge.wait_for("airflow_pool_used_slots", 2, pool="default")
+    bridge.wait_for("airflow_operator_successes", 1, operator="Bash")
+    got = bridge.samples()
+    assert got[("statsd_exporter_udp_packets_total", ())] == 1
+    assert got[("statsd_exporter_tcp_connections_total", ())] == 1
+    assert got[("statsd_exporter_lines_total", ())] == 5  # UDP: 3 lines incl. the empty tail; TCP: 2
+    assert got[("statsd_exporter_sample_errors_total", (("reason", "malformed_line"),))] == 1
+    assert got[("statsd_exporter_loaded_mappings", ())] == 21
+
+
+def test_tcp_line_too_long_is_counted_and_closes_the_connection(bridge_factory) -> None:
+    bridge = bridge_factory()
+    with socket.create_connection(("127.0.0.1", bridge.statsd_port)) as sock:
+        sock.sendall(b"ok:1|c\n" + b"x" * 5000 + b":1|c\nafter:1|c\n")
+        sock.settimeout(10)
+        assert sock.recv(10) == b""  # closed by the bridge
+    bridge.wait_for("statsd_exporter_tcp_too_long_lines_total", 1)
+    assert bridge.value("ok") == 1 and bridge.value("after") is None
+
+
+def test_unixgram_listener_with_socket_mode(bridge_factory, tmp_path) -> None:
+    path = tmp_path / "statsd.sock"
+    bridge = bridge_factory(f"--statsd.listen-unixgram={path}", "--statsd.unixsocket-mode=660", udp=False, tcp=False)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o660"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"unix:4|c", str(path))
+    bridge.wait_for("unix", 4)
+    assert bridge.value("statsd_exporter_unixgram_packets_total") == 1
+    bridge.stop()
+    assert not path.exists()
+
+
+def test_empty_listen_flag_disables_the_listener(bridge_factory) -> None:
+    bridge = bridge_factory(udp=True, tcp=False)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", bridge.statsd_port), timeout=2).close()
+
+
+def _write(path, text: str) -> None:
+    path.write_text(text)
+
+
+def test_reload_by_lifecycle_and_sighup_keeps_old_mapping_on_error(bridge_factory, tmp_path) -> None:
+    mapping = tmp_path / "mapping.yml"
+    _write(mapping, "mappings:\n- match: a.*\n  name: first\n")
+    bridge = bridge_factory(f"--statsd.mapping-config={mapping}", "--web.enable-lifecycle")
+    bridge.send_udp(b"a.x:1|c")
+    bridge.wait_for("first", 1)
+
+    _write(mapping, "mappings:\n- match: a.*\n  name: second\n")
+    assert http_get(bridge.url + "/-/reload", method="POST")[0] == 200
+    bridge.send_udp(b"a.x:1|c")
+    bridge.wait_for("second", 1)
+
+    _write(mapping, "mappings:\n- match: a.*\n  name: third\n  labels:\n    bad-label: x\n")
+    status, body, _ = http_get(bridge.url + "/-/reload", method="POST")
+    assert status == 500 and b"old mapping kept" in body
+    bridge.process.send_signal(signal.SIGHUP)
+    bridge.wait_for("statsd_exporter_config_reloads_total", 2, outcome="failure")
+    bridge.send_udp(b"a.x:1|c")
+    bridge.wait_for("second", 2)
+    assert bridge.value("statsd_exporter_config_reloads_total", outcome="success") == 1
+    log = bridge.stop()
+    assert "mapping.yml:5: invalid label key: bad-label" in log
+    assert "Traceback" not in log
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [("mappings:\n- match: a.*\n  name: x\n  labels:\n    1x: y\n", "mapping.yml:5: invalid label key: 1x"),
+     ("mappings:\n- match: '(?<=a)'\n  match_type: regex\n  name: x\n", "mapping.yml:2: invalid regex"),
+     ("mappings:\n  - match: a.b\n    nmae: x\n", "mapping.yml:3: field nmae not found in mapping")],
+)
+@pytest.mark.parametrize("mode", ["check-config", "startup"])
+def test_invalid_mapping_exits_non_zero_with_file_line_reason(tmp_path, body: str, reason: str, mode: str) -> None:
+    mapping = tmp_path / "mapping.yml"
+    mapping.write_text(body)
+    args = [f"--statsd.mapping-config={mapping}", f"--web.listen-address=127.0.0.1:{free_port()}",
+            f"--statsd.listen-udp=127.0.0.1:{free_port()}", "--statsd.listen-tcp="]
+    if mode == "check-config":
+        args.append("--check-config")
+    result = subprocess.run(bridge_command(*args), cwd=ROOT, capture_output=True, timeout=30)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1
+    assert reason in stderr
+    assert "Traceback" not in stderr
+
+
+def test_check_config_accepts_the_builtin_preset_and_a_valid_file(tmp_path) -> None:
+    assert subprocess.run(bridge_command("--check-config"), cwd=ROOT, capture_output=True).returncode == 0
+    mapping = tmp_path / "ok.yml"
+    mapping.write_text("mappings:\n- match: a.*\n  name: x\n")
+    result = subprocess.run(bridge_command("--check-config", f"--statsd.mapping-config={mapping}"), cwd=ROOT,
+                            capture_output=True)
+    assert result.returncode == 0 and b"Configuration check successful" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [("--statsd.listen-udp=nonsense", "invalid address"), ("--statsd.unixsocket-mode=9z", "octal"),
+     ("--web.telemetry-path=metrics", "must start with /")],
+)
+def test_bad_flags_are_rejected_clearly(flag: str, message: str) -> None:
+    result = subprocess.run(bridge_command(flag), cwd=ROOT, capture_output=True, timeout=30)
+    assert result.returncode == 2 and message in result.stderr.decode()
+
+
+def test_not_ready_until_listeners_are_bound(tmp_path) -> None:
+    """Another process holds the statsd port: the bridge serves /-/ready as 503 and then exits."""
+    http_port, busy = free_port(), socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        result = subprocess.run(
+            bridge_command(f"--web.listen-address=127.0.0.1:{http_port}", "--statsd.listen-udp=",
+                           f"--statsd.listen-tcp=127.0.0.1:{busy.getsockname()[1]}"),
+            cwd=ROOT, capture_output=True, timeout=30)
+    finally:
+        busy.close()
+    assert result.returncode == 1 and b"failed to start listeners" in result.stderr
+
+
+def test_relay_forwards_raw_lines(bridge_factory) -> None:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    port = receiver.getsockname()[1]
+    bridge = bridge_factory(f"--statsd.relay.address=127.0.0.1:{port}", "--statsd.relay.packet-length=20")
+    bridge.send_udp(b"relay.a:1|c\nrelay.b:22|c\n" + b"x" * 30 + b":1|c")
+    packets = [receiver.recv(100), receiver.recv(100)]
+    receiver.close()
+    assert packets == [b"relay.a:1|c\n", b"relay.b:22|c\n"]
+    bridge.wait_for("statsd_exporter_relay_long_lines_total", 1, target=f"127.0.0.1:{port}")
+    assert bridge.value("statsd_exporter_relay_lines_relayed_total", target=f"127.0.0.1:{port}") == 2
+
+
+def test_telemetry_path_and_gzip(bridge_factory) -> None:
+    import gzip
+
+    bridge = bridge_factory("--web.telemetry-path=/stats")
+    bridge.send_udp(b"zipped:1|c")
+    wait_until(lambda: b"zipped 1" in http_get(bridge.url + "/stats")[1], what="metric on /stats")
+    status, body, headers = http_get(bridge.url + "/stats", {"Accept-Encoding": "gzip"})
+    assert headers.get("Content-Encoding") == "gzip" and b"zipped 1" in gzip.decompress(body)
+    assert http_get(bridge.url + "/metrics")[0] == 404
+
+
+def test_stops_on_sigterm_promptly(bridge_factory) -> None:
+    bridge = bridge_factory()
+    started = time.monotonic()
+    bridge.process.send_signal(signal.SIGTERM)
+    assert bridge.process.wait(timeout=10) == 0
+    assert time.monotonic() - started < 5
