@@ -54,16 +54,21 @@ class Bridge:
         self._http = start_http(self.settings.web_listen, self)
         threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
         if self.settings.relay_address:
-            self._relay = Relay(self.settings.relay_address, self.settings.relay_packet_length, self.stats,
-                                self.pipeline.lock)
+            self._relay = Relay(
+                self.settings.relay_address, self.settings.relay_packet_length, self.stats, self.pipeline.lock
+            )
         self._bind_listeners()
         for listener in self._listeners:
             listener.start()
         threading.Thread(target=self._expire_loop, name="ttl", daemon=True).start()
         self._ready = True
-        log.info("Accepting StatsD traffic udp=%s tcp=%s unixgram=%s, Prometheus requests on %s",
-                 self.settings.listen_udp or "", self.settings.listen_tcp or "", self.settings.listen_unixgram,
-                 self.settings.web_listen)
+        log.info(
+            "Accepting StatsD traffic udp=%s tcp=%s unixgram=%s, Prometheus requests on %s",
+            self.settings.listen_udp or "",
+            self.settings.listen_tcp or "",
+            self.settings.listen_unixgram,
+            self.settings.web_listen,
+        )
 
     def _bind_listeners(self) -> None:
         settings = self.settings
@@ -71,13 +76,22 @@ class Bridge:
             sock = bind_socket(settings.listen_udp, socket.SOCK_DGRAM)
             if settings.read_buffer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.read_buffer)
-            self._listeners.append(UDPListener(sock, self.handle_lines, self.count, settings.udp_packet_queue_size))
+            self._listeners.append(
+                UDPListener(sock, self.handle_lines, self.count, settings.udp_packet_queue_size)
+            )
         if settings.listen_tcp:
             sock = bind_socket(settings.listen_tcp, socket.SOCK_STREAM)
             self._listeners.append(TCPListener(sock, self.handle_lines, self.count))
         if settings.listen_unixgram:
-            self._listeners.append(UnixgramListener(settings.listen_unixgram, settings.unixsocket_mode,
-                                                    settings.read_buffer, self.handle_lines, self.count))
+            self._listeners.append(
+                UnixgramListener(
+                    settings.listen_unixgram,
+                    settings.unixsocket_mode,
+                    settings.read_buffer,
+                    self.handle_lines,
+                    self.count,
+                )
+            )
 
     def handle_lines(self, lines: list[bytes]) -> None:
         if self._relay is not None:

@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if settings.check_config:
             config = load_mapping(settings)
-            log.info("Configuration check successful (%d mappings in %s), exiting", len(config.rules), config.source)
+            log.info(
+                "Configuration check successful (%d mappings in %s), exiting",
+                len(config.rules),
+                config.source,
+            )
             return 0
         bridge = Bridge(settings)
     except ConfigError as exc:

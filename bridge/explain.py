@@ -26,8 +26,15 @@ def explain_line(line: str, settings: Settings, mapper: Mapper, registry: Regist
             continue
         if resolution.action != "drop":
             try:
-                registry.get(resolution.name, resolution.kind, resolution.labels, resolution.help,
-                             resolution.options, 0.0, 0.0)
+                registry.get(
+                    resolution.name,
+                    resolution.kind,
+                    resolution.labels,
+                    resolution.help,
+                    resolution.options,
+                    0.0,
+                    0.0,
+                )
             except TypeConflict:
                 errors.append("type_conflict")
                 continue
@@ -57,7 +64,9 @@ def describe(result: dict, mapper: Mapper) -> str:
             out.append(f"  dropped{where}")
             continue
         labels = ",".join(f'{k}="{v}"' for k, v in sample["labels"].items())
-        out.append(f"  {sample['action']}: {sample['type']} {sample['name']}{{{labels}}} {sample['value']!r}{where}")
+        out.append(
+            f"  {sample['action']}: {sample['type']} {sample['name']}{{{labels}}} {sample['value']!r}{where}"
+        )
     out.extend(f"  error: {reason}" for reason in result["errors"])
     if len(out) == 1:
         out.append("  (no samples)")

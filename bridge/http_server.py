@@ -47,11 +47,16 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
-    def _reply(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8",
-               encoding: str | None = None) -> None:
+    def _reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/plain; charset=utf-8",
+        encoding: str | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if encoding:
@@ -95,13 +100,18 @@ class _Handler(BaseHTTPRequestHandler):
         routes = self.server.routes
         path = self.path.split("?", 1)[0]
         if not routes.enable_lifecycle or path not in ("/-/reload", "/-/quit"):
-            self._reply(404 if path not in ("/-/reload", "/-/quit") else 403,
-                        b"Lifecycle API is not enabled.\n" if path in ("/-/reload", "/-/quit")
-                        else b"404 page not found\n")
+            self._reply(
+                404 if path not in ("/-/reload", "/-/quit") else 403,
+                b"Lifecycle API is not enabled.\n"
+                if path in ("/-/reload", "/-/quit")
+                else b"404 page not found\n",
+            )
             return
         if path == "/-/reload":
             ok = routes.reload()
-            self._reply(200 if ok else 500, b"Requesting reload\n" if ok else b"Reload failed; old mapping kept\n")
+            self._reply(
+                200 if ok else 500, b"Requesting reload\n" if ok else b"Reload failed; old mapping kept\n"
+            )
         else:
             self._reply(200, b"Requesting termination... Goodbye!\n")
             routes.quit()

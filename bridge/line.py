@@ -193,7 +193,9 @@ def _build_event(stat_type: str, name: str, value: float, relative: bool, labels
     return Event(OBSERVER, name, value * unit if unit != 1.0 else value, labels)
 
 
-def _parse_name_and_tags(name: str, labels: dict[str, str], result: ParsedLine, options: ParserOptions) -> str:
+def _parse_name_and_tags(
+    name: str, labels: dict[str, str], result: ParsedLine, options: ParserOptions
+) -> str:
     if options.signalfx:
         start, end = name.find("["), name.find("]")
         if start != -1 and end != -1:

@@ -58,8 +58,10 @@ class UDPListener:
         self._handle = handle
         self._count = count
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_size)
-        self._threads = [threading.Thread(target=self._receive, name="udp-receive", daemon=True),
-                         threading.Thread(target=self._parse, name="udp-parse", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._receive, name="udp-receive", daemon=True),
+            threading.Thread(target=self._parse, name="udp-parse", daemon=True),
+        ]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -176,8 +178,11 @@ class TCPListener:
                 if pending:
                     self._handle([_strip_cr(pending)])
                 return
-            lines = (pending + chunk).split(b"\n")
+            data = pending + chunk
+            lines = data.split(b"\n")
             pending = lines.pop()
+            if b"\r" in data:
+                lines = [_strip_cr(line) for line in lines]
             if not self._deliver(lines) or len(pending) >= TCP_MAX_LINE:
                 if len(pending) >= TCP_MAX_LINE:
                     self._count("statsd_exporter_tcp_too_long_lines_total", 1)
@@ -188,11 +193,11 @@ class TCPListener:
         for index, line in enumerate(lines):
             if len(line) >= TCP_MAX_LINE:
                 if index:
-                    self._handle([_strip_cr(x) for x in lines[:index]])
+                    self._handle(lines[:index])
                 self._count("statsd_exporter_tcp_too_long_lines_total", 1)
                 return False
         if lines:
-            self._handle([_strip_cr(x) for x in lines] if _has_cr(lines) else lines)
+            self._handle(lines)
         return True
 
     def close(self) -> None:
@@ -202,10 +207,6 @@ class TCPListener:
             for conn in list(self._connections):
                 conn.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=2)
-
-
-def _has_cr(lines: list[bytes]) -> bool:
-    return any(line.endswith(b"\r") for line in lines)
 
 
 def _strip_cr(line: bytes) -> bytes:

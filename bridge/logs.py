@@ -17,8 +17,14 @@ class _LogfmtFormatter(logging.Formatter):
 
 class _JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"time": record.created, "level": record.levelname, "source": record.name,
-                           "msg": record.getMessage()})
+        return json.dumps(
+            {
+                "time": record.created,
+                "level": record.levelname,
+                "source": record.name,
+                "msg": record.getMessage(),
+            }
+        )
 
 
 def configure(level: int, fmt: str) -> None:

@@ -7,24 +7,17 @@ import re
 _VALID = re.compile(r"[A-Za-z0-9_]*\Z", re.ASCII)
 
 
+_INVALID = re.compile(r"[^A-Za-z0-9_]")
+_DASH_RUN = re.compile(r"--+")
+
+
 def escape_metric_name(name: str) -> str:
     """Replace characters Prometheus does not allow in names with ``_``.
 
-    A leading digit gains a ``_`` prefix; a run of dashes collapses to one ``_`` (statsd_exporter
-    allows ``--`` in mappings and escapes it the same way here).
+    A leading digit gains a ``_`` prefix; a run of dashes becomes one ``_`` (statsd_exporter allows
+    ``--`` in mappings and escapes it the same way).
     """
-    if not name:
-        return ""
-    if _VALID.match(name) and not name[0].isdigit():
+    if _VALID.match(name) and not name[:1].isdigit():
         return name
-    out = ["_"] if "0" <= name[0] <= "9" else []
-    previous = ""
-    for char in name:
-        if char.isascii() and (char.isalnum() or char == "_"):
-            out.append(char)
-        elif char == "-" and previous == "-":
-            continue
-        else:
-            out.append("_")
-        previous = char
-    return "".join(out)
+    escaped = _INVALID.sub("_", _DASH_RUN.sub("-", name))
+    return "_" + escaped if name[0].isdigit() and name[0].isascii() else escaped

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from bridge.line import GAUGE, ParsedLine, ParserOptions, parse_line
 from bridge.mapping import Mapper
-from bridge.registry import HISTOGRAM, SUMMARY, Registry, TypeConflict
+from bridge.registry import HISTOGRAM, SUMMARY, SUMMARY_RESERVOIR, Registry, TypeConflict
 from bridge.resolve import DROP, MAP, Resolution, resolve
 from bridge.selfmetrics import SelfMetrics
 
@@ -25,13 +25,21 @@ _EVENT_TYPE = {"counter": "counter", "gauge": "gauge", HISTOGRAM: "observer", SU
 _VALUE_START = frozenset(b"0123456789.+-")
 _VALUE_END = frozenset(b"0123456789.")
 _UNIT_DIVISOR = {b"ms": 1000.0}
+_SUMMARY_INLINE_LIMIT = 2 * SUMMARY_RESERVOIR
 
 
 class Pipeline:
     """Owns the registry's lock; listeners hand it batches of raw lines."""
 
-    def __init__(self, options: ParserOptions, mapper: Mapper, registry: Registry, stats: SelfMetrics,
-                 line_cache_size: int = 200_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        options: ParserOptions,
+        mapper: Mapper,
+        registry: Registry,
+        stats: SelfMetrics,
+        line_cache_size: int = 200_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.options = options
         self.mapper = mapper
         self.registry = registry
@@ -98,13 +106,19 @@ class Pipeline:
                     else:
                         series.value = value
                 elif code == _HISTOGRAM:
+                    index = bisect_left(series.bounds, value)
                     for _ in range(repeat):
-                        series.buckets[bisect_left(series.bounds, value)] += 1
+                        series.buckets[index] += 1
                         series.sum += value
                         series.count += 1
                 elif code == _SUMMARY:
-                    for _ in range(repeat):
-                        series.observe(value, now)
+                    if repeat == 1 and now < series.slot_end and len(series.current) < _SUMMARY_INLINE_LIMIT:
+                        series.current.append(value)
+                        series.sum += value
+                        series.count += 1
+                    else:
+                        for _ in range(repeat):
+                            series.observe(value, now)
                 if series is not None:
                     series.last_seen = now
                 hits[0] += 1
@@ -153,18 +167,28 @@ class Pipeline:
             stats.inc("statsd_exporter_events_unmapped_total")
         event_type = _EVENT_TYPE[resolution.kind]
         try:
-            series = self.registry.get(resolution.name, resolution.kind, resolution.labels, resolution.help,
-                                       resolution.options, resolution.ttl, now)
+            series = self.registry.get(
+                resolution.name,
+                resolution.kind,
+                resolution.labels,
+                resolution.help,
+                resolution.options,
+                resolution.ttl,
+                now,
+            )
         except TypeConflict:
-            stats.inc("statsd_exporter_events_conflict_total",
-                      (("metric_name", resolution.name), ("type", event_type)))
+            stats.inc(
+                "statsd_exporter_events_conflict_total",
+                (("metric_name", resolution.name), ("type", event_type)),
+            )
             return None
         _update(series, resolution, now)
         stats.inc("statsd_exporter_events_total", (("type", event_type),))
         return resolution, series
 
-    def _remember(self, key: bytes, line: bytes, parsed: ParsedLine, resolution: Resolution, series,
-                  repeat: int) -> None:
+    def _remember(
+        self, key: bytes, line: bytes, parsed: ParsedLine, resolution: Resolution, series, repeat: int
+    ) -> None:
         """Cache the line's resolution, with the increments one more such line makes."""
         if len(self._cache) >= self._cache_limit:
             self._cache = {}
@@ -183,8 +207,10 @@ class Pipeline:
         if parsed.tag_errors:
             increments.append(("statsd_exporter_tag_errors_total", (), parsed.tag_errors))
         if self.mapper.caching:
-            increments += [("statsd_metric_mapper_cache_gets_total", (), repeat),
-                           ("statsd_metric_mapper_cache_hits_total", (), repeat)]
+            increments += [
+                ("statsd_metric_mapper_cache_gets_total", (), repeat),
+                ("statsd_metric_mapper_cache_hits_total", (), repeat),
+            ]
         if resolution.action == DROP:
             increments.append(("statsd_exporter_events_actions_total", (("action", DROP),), repeat))
         else:
@@ -192,7 +218,9 @@ class Pipeline:
                 increments.append(("statsd_exporter_events_actions_total", (("action", MAP),), repeat))
             else:
                 increments.append(("statsd_exporter_events_unmapped_total", (), repeat))
-            increments.append(("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat))
+            increments.append(
+                ("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat)
+            )
         return tuple(increments)
 
 

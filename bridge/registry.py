@@ -10,11 +10,12 @@ import math
 import random
 from bisect import bisect_left
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from bridge.mapping.config import HistogramOptions, SummaryOptions
 
 COUNTER, GAUGE, HISTOGRAM, SUMMARY = "counter", "gauge", "histogram", "summary"
-_SUMMARY_RESERVOIR = 2048
+SUMMARY_RESERVOIR = 2048
 
 
 def escape_label_value(value: str) -> str:
@@ -65,47 +66,67 @@ class HistogramSeries(Series):
 class SummarySeries(Series):
     """Quantiles over a sliding window of ``age_buckets`` slots spanning ``max_age``.
 
-    Each slot keeps a uniform reservoir of its observations, so memory is bounded however many
-    observations arrive; count and sum are cumulative, as in client_golang.
+    Observations append to the current slot (the hot path does that inline); a slot that grows past
+    twice the reservoir size is reduced to a uniform reservoir, so memory stays bounded however many
+    observations arrive. Count and sum are cumulative, as in client_golang.
     """
 
-    __slots__ = ("count", "quantiles", "slot_length", "slot_start", "slots", "sum")
+    __slots__ = ("count", "current", "older", "quantiles", "seen", "slot_end", "slot_length", "slots", "sum")
 
     def __init__(self, key, ttl, now, options: SummaryOptions) -> None:
         super().__init__(key, ttl, now)
         self.quantiles = tuple(q for q, _ in options.quantiles)
         self.slot_length = options.max_age / max(options.age_buckets, 1)
-        self.slots: list[list] = [[0, []] for _ in range(max(options.age_buckets, 1))]
-        self.slot_start = now
+        self.older = max(options.age_buckets, 1) - 1
+        self.slots: list[list[float]] = []
+        self.current: list[float] = []
+        self.seen = 0
+        self.slot_end = now + self.slot_length
         self.sum = 0.0
         self.count = 0
 
     def observe(self, value: float, now: float) -> None:
-        if now - self.slot_start >= self.slot_length:
-            self._rotate(now)
-        slot = self.slots[-1]
-        slot[0] += 1
-        samples = slot[1]
-        if len(samples) < _SUMMARY_RESERVOIR:
-            samples.append(value)
-        else:
-            index = random.randrange(slot[0])
-            if index < _SUMMARY_RESERVOIR:
-                samples[index] = value
+        if now >= self.slot_end:
+            self.rotate(now)
+        current = self.current
+        current.append(value)
+        if len(current) > 2 * SUMMARY_RESERVOIR:
+            self.compact()
         self.sum += value
         self.count += 1
 
-    def _rotate(self, now: float) -> None:
-        elapsed = int((now - self.slot_start) // self.slot_length)
-        for _ in range(min(elapsed, len(self.slots))):
-            self.slots.pop(0)
-            self.slots.append([0, []])
-        self.slot_start += elapsed * self.slot_length
+    def compact(self) -> None:
+        """Batch reservoir sampling: each observation of the slot is kept with equal probability."""
+        current = self.current
+        reservoir = current[:SUMMARY_RESERVOIR]
+        seen = max(self.seen, SUMMARY_RESERVOIR)
+        for value in current[SUMMARY_RESERVOIR:]:
+            seen += 1
+            index = random.randrange(seen)
+            if index < SUMMARY_RESERVOIR:
+                reservoir[index] = value
+        self.seen = seen
+        self.current = reservoir
+
+    def rotate(self, now: float) -> None:
+        """Start a new slot; slots older than the window (``age_buckets`` slots) are forgotten."""
+        if len(self.current) > SUMMARY_RESERVOIR:
+            self.compact()
+        elapsed = int((now - self.slot_end) // self.slot_length) + 1
+        older = self.older
+        self.slots.append(self.current)
+        self.slots.extend([] for _ in range(min(elapsed - 1, older)))
+        if older:
+            del self.slots[:-older]
+        else:
+            self.slots.clear()
+        self.current, self.seen = [], 0
+        self.slot_end += elapsed * self.slot_length
 
     def quantile_values(self, now: float) -> list[tuple[float, float]]:
-        if now - self.slot_start >= self.slot_length:
-            self._rotate(now)
-        samples = sorted(v for slot in self.slots for v in slot[1] if v == v)
+        if now >= self.slot_end:
+            self.rotate(now)
+        samples = sorted(v for v in (*self.current, *(v for slot in self.slots for v in slot)) if v == v)
         if not samples:
             return [(q, math.nan) for q in self.quantiles]
         last = len(samples) - 1
@@ -123,8 +144,7 @@ class Family:
         self.label_sets: set[tuple[str, ...]] = set()
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
     """One exposition line: name suffix, rendered labels, an extra ``le``/``quantile`` label, value."""
 
     suffix: str
@@ -153,8 +173,16 @@ class Registry:
     def series_count(self) -> int:
         return sum(len(f.series) for f in self.families.values())
 
-    def get(self, name: str, kind: str, labels: dict[str, str], help_text: str, rule_options,
-            ttl: float, now: float) -> Series:
+    def get(
+        self,
+        name: str,
+        kind: str,
+        labels: dict[str, str],
+        help_text: str,
+        rule_options,
+        ttl: float,
+        now: float,
+    ) -> Series:
         """The series for (name, labels), created if new; TypeConflict when the name is taken."""
         key = tuple(sorted(labels.items()))
         family = self.families.get(name)
@@ -227,9 +255,13 @@ def _series_samples(kind: str, series: Series, now: float) -> list[Sample]:
         return [Sample("", labels, None, series.value)]
     if kind == HISTOGRAM:
         out, cumulative = [], 0
-        for bound, count in zip((*series.bounds, math.inf), series.buckets):
+        for bound, count in zip((*series.bounds, math.inf), series.buckets, strict=True):
             cumulative += count
             out.append(Sample("_bucket", labels, ("le", bound), cumulative))
         return [*out, Sample("_sum", labels, None, series.sum), Sample("_count", labels, None, series.count)]
     quantiles = [Sample("", labels, ("quantile", q), v) for q, v in series.quantile_values(now)]
-    return [*quantiles, Sample("_sum", labels, None, series.sum), Sample("_count", labels, None, series.count)]
+    return [
+        *quantiles,
+        Sample("_sum", labels, None, series.sum),
+        Sample("_count", labels, None, series.count),
+    ]

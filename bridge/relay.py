@@ -21,7 +21,9 @@ class Relay:
         self._packet_length = packet_length
         self._stats = stats
         self._stats_lock = lock
-        self._socket = socket.socket(socket.AF_INET6 if ":" in target.host else socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket = socket.socket(
+            socket.AF_INET6 if ":" in target.host else socket.AF_INET, socket.SOCK_DGRAM
+        )
         self._buffer = bytearray()
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -43,8 +43,19 @@ def resolve(event: Event, mapper: Mapper) -> Resolution:
     ttl = rule.ttl if rule else defaults.ttl
     labels = dict(event.labels)
     if result is None:
-        return Resolution(UNMAPPED, escape_metric_name(event.name), kind, labels, event.value, event.relative,
-                          None, DEFAULT_HELP, options, ttl, _value_error(event.kind, event.value))
+        return Resolution(
+            UNMAPPED,
+            escape_metric_name(event.name),
+            kind,
+            labels,
+            event.value,
+            event.relative,
+            None,
+            DEFAULT_HELP,
+            options,
+            ttl,
+            _value_error(event.kind, event.value),
+        )
     if rule.action == DROP:
         return Resolution(DROP, "", kind, labels, event.value, event.relative, rule, "", None, ttl)
     for key, value in result.labels:
@@ -52,8 +63,19 @@ def resolve(event: Event, mapper: Mapper) -> Resolution:
             labels[key] = value
     value = event.value * rule.scale if rule.scale is not None else event.value
     error = "empty_metric_name" if not result.name else _value_error(event.kind, value)
-    return Resolution(MAP, escape_metric_name(result.name), kind, labels, value, event.relative, rule,
-                      rule.help or DEFAULT_HELP, options, ttl, error)
+    return Resolution(
+        MAP,
+        escape_metric_name(result.name),
+        kind,
+        labels,
+        value,
+        event.relative,
+        rule,
+        rule.help or DEFAULT_HELP,
+        options,
+        ttl,
+        error,
+    )
 
 
 def _value_error(kind: str, value: float) -> str | None:

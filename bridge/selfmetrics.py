@@ -8,23 +8,39 @@ import time
 from collections import defaultdict
 
 from bridge import __version__
-from bridge.registry import Sample, FamilySnapshot, render_labels
+from bridge.registry import FamilySnapshot, Sample, render_labels
 
 Labels = tuple[tuple[str, str], ...]
 
 # name: (type, help, always shown at zero when it has no labels)
 CATALOGUE: dict[str, tuple[str, str]] = {
     "statsd_exporter_events_total": ("counter", "The total number of StatsD events seen."),
-    "statsd_exporter_event_queue_flushed_total": ("counter", "Number of times events were flushed to exporter"),
-    "statsd_exporter_events_unmapped_total": ("counter", "The total number of StatsD events no mapping was found for."),
+    "statsd_exporter_event_queue_flushed_total": (
+        "counter",
+        "Number of times events were flushed to exporter",
+    ),
+    "statsd_exporter_events_unmapped_total": (
+        "counter",
+        "The total number of StatsD events no mapping was found for.",
+    ),
     "statsd_exporter_udp_packets_total": ("counter", "The total number of StatsD packets received over UDP."),
     "statsd_exporter_udp_packet_drops_total": (
-        "counter", "The total number of dropped StatsD packets which received over UDP."),
+        "counter",
+        "The total number of dropped StatsD packets which received over UDP.",
+    ),
     "statsd_exporter_tcp_connections_total": ("counter", "The total number of TCP connections handled."),
-    "statsd_exporter_tcp_connection_errors_total": ("counter", "The number of errors encountered reading from TCP."),
-    "statsd_exporter_tcp_too_long_lines_total": ("counter", "The number of lines discarded due to being too long."),
+    "statsd_exporter_tcp_connection_errors_total": (
+        "counter",
+        "The number of errors encountered reading from TCP.",
+    ),
+    "statsd_exporter_tcp_too_long_lines_total": (
+        "counter",
+        "The number of lines discarded due to being too long.",
+    ),
     "statsd_exporter_unixgram_packets_total": (
-        "counter", "The total number of StatsD packets received over Unixgram."),
+        "counter",
+        "The total number of StatsD packets received over Unixgram.",
+    ),
     "statsd_exporter_lines_total": ("counter", "The total number of StatsD lines received."),
     "statsd_exporter_samples_total": ("counter", "The total number of StatsD samples received."),
     "statsd_exporter_sample_errors_total": ("counter", "The total number of errors parsing StatsD samples."),
@@ -33,8 +49,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "statsd_exporter_config_reloads_total": ("counter", "The number of configuration reloads."),
     "statsd_exporter_loaded_mappings": ("gauge", "The current number of configured metric mappings."),
     "statsd_exporter_events_conflict_total": (
-        "counter", "The total number of StatsD events with conflicting names."),
-    "statsd_exporter_events_error_total": ("counter", "The total number of StatsD events discarded due to errors."),
+        "counter",
+        "The total number of StatsD events with conflicting names.",
+    ),
+    "statsd_exporter_events_error_total": (
+        "counter",
+        "The total number of StatsD events discarded due to errors.",
+    ),
     "statsd_exporter_events_actions_total": ("counter", "The total number of StatsD events by action."),
     "statsd_exporter_metrics_total": ("gauge", "The total number of metrics."),
     "statsd_metric_mapper_cache_length": ("gauge", "The count of unique metrics currently cached."),
@@ -43,10 +64,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "statsd_exporter_relay_packets_total": ("counter", "The number of StatsD packets relayed."),
     "statsd_exporter_relay_long_lines_total": ("counter", "The number lines that were too long to relay."),
     "statsd_exporter_relay_lines_relayed_total": (
-        "counter", "The number of lines that were buffered to be relayed."),
+        "counter",
+        "The number of lines that were buffered to be relayed.",
+    ),
     "statsd_exporter_build_info": (
-        "gauge", "A metric with a constant '1' value labeled by version, revision, branch, goversion from "
-        "which statsd_exporter was built, and the goos and goarch for the build."),
+        "gauge",
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion from "
+        "which statsd_exporter was built, and the goos and goarch for the build.",
+    ),
     "process_cpu_seconds_total": ("counter", "Total user and system CPU time spent in seconds."),
     "process_resident_memory_bytes": ("gauge", "Resident memory size in bytes."),
     "process_virtual_memory_bytes": ("gauge", "Virtual memory size in bytes."),
@@ -56,12 +81,19 @@ CATALOGUE: dict[str, tuple[str, str]] = {
 }
 
 ALWAYS_PRESENT = (
-    "statsd_exporter_event_queue_flushed_total", "statsd_exporter_events_unmapped_total",
-    "statsd_exporter_udp_packets_total", "statsd_exporter_udp_packet_drops_total",
-    "statsd_exporter_tcp_connections_total", "statsd_exporter_tcp_connection_errors_total",
-    "statsd_exporter_tcp_too_long_lines_total", "statsd_exporter_unixgram_packets_total",
-    "statsd_exporter_lines_total", "statsd_exporter_samples_total", "statsd_exporter_tags_total",
-    "statsd_exporter_tag_errors_total", "statsd_exporter_loaded_mappings",
+    "statsd_exporter_event_queue_flushed_total",
+    "statsd_exporter_events_unmapped_total",
+    "statsd_exporter_udp_packets_total",
+    "statsd_exporter_udp_packet_drops_total",
+    "statsd_exporter_tcp_connections_total",
+    "statsd_exporter_tcp_connection_errors_total",
+    "statsd_exporter_tcp_too_long_lines_total",
+    "statsd_exporter_unixgram_packets_total",
+    "statsd_exporter_lines_total",
+    "statsd_exporter_samples_total",
+    "statsd_exporter_tags_total",
+    "statsd_exporter_tag_errors_total",
+    "statsd_exporter_loaded_mappings",
 )
 
 
@@ -99,16 +131,31 @@ class SelfMetrics:
         totals.update(gauges)
         for name in ALWAYS_PRESENT:
             totals.setdefault((name, ()), 0.0)
-        totals[("statsd_exporter_build_info", (("branch", ""), ("goarch", os.uname().machine),
-                                               ("goos", "linux"), ("goversion", "python"),
-                                               ("revision", ""), ("tags", ""), ("version", __version__)))] = 1
+        totals[
+            (
+                "statsd_exporter_build_info",
+                (
+                    ("branch", ""),
+                    ("goarch", os.uname().machine),
+                    ("goos", "linux"),
+                    ("goversion", "python"),
+                    ("revision", ""),
+                    ("tags", ""),
+                    ("version", __version__),
+                ),
+            )
+        ] = 1
         totals.update(_process_metrics(self._started))
         by_name: dict[str, list[tuple[Labels, float]]] = defaultdict(list)
         for (name, labels), value in totals.items():
             by_name[name].append((labels, value))
         return [
-            FamilySnapshot(name, CATALOGUE[name][0], CATALOGUE[name][1],
-                           [Sample("", render_labels(labels), None, value) for labels, value in sorted(series)])
+            FamilySnapshot(
+                name,
+                CATALOGUE[name][0],
+                CATALOGUE[name][1],
+                [Sample("", render_labels(labels), None, value) for labels, value in sorted(series)],
+            )
             for name, series in by_name.items()
         ]
 

@@ -62,42 +62,133 @@ def _optional_address(value: str, flag: str) -> Address | None:
 def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_text: str) -> None:
     """kingpin-style boolean: ``--x``, ``--x=false`` and ``--no-x`` all work."""
     dest = name.replace(".", "_").replace("-", "_")
-    parser.add_argument(f"--{name}", dest=dest, nargs="?", const="true", default=str(default).lower(),
-                        choices=["true", "false"], help=help_text)
-    parser.add_argument(f"--no-{name}", dest=dest, action="store_const", const="false", help=argparse.SUPPRESS)
+    parser.add_argument(
+        f"--{name}",
+        dest=dest,
+        nargs="?",
+        const="true",
+        default=str(default).lower(),
+        choices=["true", "false"],
+        help=help_text,
+    )
+    parser.add_argument(
+        f"--no-{name}", dest=dest, action="store_const", const="false", help=argparse.SUPPRESS
+    )
 
 
 def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="statsd → Prometheus bridge (statsd_exporter compatible).")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="statsd → Prometheus bridge (statsd_exporter compatible)."
+    )
     add = parser.add_argument
-    add("--web.listen-address", dest="web_listen", default=":9102",
-        help="Address on which to expose metrics and the web interface.")
-    add("--web.telemetry-path", dest="telemetry_path", default="/metrics", help="Path under which to expose metrics.")
-    _add_bool(parser, "web.enable-lifecycle", False, "Enable shutdown and reload via HTTP request (off by default).")
-    add("--statsd.listen-udp", dest="listen_udp", default=":9125", help='UDP address for statsd lines; "" disables it.')
-    add("--statsd.listen-tcp", dest="listen_tcp", default=":9125", help='TCP address for statsd lines; "" disables it.')
-    add("--statsd.listen-unixgram", dest="listen_unixgram", default="", help='Unixgram socket path; "" disables it.')
-    add("--statsd.unixsocket-mode", dest="unixsocket_mode", default="755", help="Permission mode of the unix socket.")
-    add("--statsd.mapping-config", dest="mapping_config", default="",
-        help="Metric mapping configuration file; replaces the built-in Airflow preset.")
-    add("--statsd.read-buffer", dest="read_buffer", type=int, default=0,
-        help="Size in bytes of the kernel receive buffer of the UDP or Unixgram socket.")
-    add("--statsd.cache-size", dest="cache_size", type=int, default=1000, help="Maximum size of the mapping cache.")
-    add("--statsd.cache-type", dest="cache_type", default="lru", choices=["lru", "random"],
-        help="Mapping cache replacement policy.")
-    add("--statsd.event-queue-size", dest="event_queue_size", type=int, default=10000,
-        help="Accepted for compatibility; lines are applied in batches per packet or read.")
-    add("--statsd.event-flush-threshold", dest="event_flush_threshold", type=int, default=1000,
-        help="Accepted for compatibility; lines are applied in batches per packet or read.")
-    add("--statsd.event-flush-interval", dest="event_flush_interval", default="200ms",
-        help="Accepted for compatibility; lines are applied in batches per packet or read.")
-    add("--statsd.udp-packet-queue-size", dest="udp_packet_queue_size", type=int, default=10000,
-        help="Size of the queue of UDP packets waiting to be parsed; packets beyond it are dropped and counted.")
+    add(
+        "--web.listen-address",
+        dest="web_listen",
+        default=":9102",
+        help="Address on which to expose metrics and the web interface.",
+    )
+    add(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        help="Path under which to expose metrics.",
+    )
+    _add_bool(
+        parser, "web.enable-lifecycle", False, "Enable shutdown and reload via HTTP request (off by default)."
+    )
+    add(
+        "--statsd.listen-udp",
+        dest="listen_udp",
+        default=":9125",
+        help='UDP address for statsd lines; "" disables it.',
+    )
+    add(
+        "--statsd.listen-tcp",
+        dest="listen_tcp",
+        default=":9125",
+        help='TCP address for statsd lines; "" disables it.',
+    )
+    add(
+        "--statsd.listen-unixgram",
+        dest="listen_unixgram",
+        default="",
+        help='Unixgram socket path; "" disables it.',
+    )
+    add(
+        "--statsd.unixsocket-mode",
+        dest="unixsocket_mode",
+        default="755",
+        help="Permission mode of the unix socket.",
+    )
+    add(
+        "--statsd.mapping-config",
+        dest="mapping_config",
+        default="",
+        help="Metric mapping configuration file; replaces the built-in Airflow preset.",
+    )
+    add(
+        "--statsd.read-buffer",
+        dest="read_buffer",
+        type=int,
+        default=0,
+        help="Size in bytes of the kernel receive buffer of the UDP or Unixgram socket.",
+    )
+    add(
+        "--statsd.cache-size",
+        dest="cache_size",
+        type=int,
+        default=1000,
+        help="Maximum size of the mapping cache.",
+    )
+    add(
+        "--statsd.cache-type",
+        dest="cache_type",
+        default="lru",
+        choices=["lru", "random"],
+        help="Mapping cache replacement policy.",
+    )
+    add(
+        "--statsd.event-queue-size",
+        dest="event_queue_size",
+        type=int,
+        default=10000,
+        help="Accepted for compatibility; lines are applied in batches per packet or read.",
+    )
+    add(
+        "--statsd.event-flush-threshold",
+        dest="event_flush_threshold",
+        type=int,
+        default=1000,
+        help="Accepted for compatibility; lines are applied in batches per packet or read.",
+    )
+    add(
+        "--statsd.event-flush-interval",
+        dest="event_flush_interval",
+        default="200ms",
+        help="Accepted for compatibility; lines are applied in batches per packet or read.",
+    )
+    add(
+        "--statsd.udp-packet-queue-size",
+        dest="udp_packet_queue_size",
+        type=int,
+        default=10000,
+        help="Size of the queue of UDP packets waiting to be parsed; packets beyond it are dropped and counted.",
+    )
     for style in ("dogstatsd", "influxdb", "librato", "signalfx"):
         _add_bool(parser, f"statsd.parse-{style}-tags", True, f"Parse {style} style tags.")
-    add("--statsd.relay.address", dest="relay_address", default="", help="UDP relay target address (host:port).")
-    add("--statsd.relay.packet-length", dest="relay_packet_length", type=int, default=1400,
-        help="Maximum relay output packet length.")
+    add(
+        "--statsd.relay.address",
+        dest="relay_address",
+        default="",
+        help="UDP relay target address (host:port).",
+    )
+    add(
+        "--statsd.relay.packet-length",
+        dest="relay_packet_length",
+        type=int,
+        default=1400,
+        help="Maximum relay output packet length.",
+    )
     add("--debug.dump-fsm", dest="dump_fsm", default="", help="Accepted for compatibility; not supported.")
     add("--check-config", dest="check_config", action="store_true", help="Check configuration and exit.")
     add("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
@@ -113,13 +204,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     try:
         mode = int(args.unixsocket_mode, 8)
     except ValueError as exc:
-        raise ConfigError("--statsd.unixsocket-mode", 0, f"not an octal mode: {args.unixsocket_mode!r}") from exc
+        raise ConfigError(
+            "--statsd.unixsocket-mode", 0, f"not an octal mode: {args.unixsocket_mode!r}"
+        ) from exc
     try:
         parse_go_duration(args.event_flush_interval)
     except ValueError as exc:
         raise ConfigError("--statsd.event-flush-interval", 0, str(exc)) from exc
-    for flag, value in (("--statsd.udp-packet-queue-size", args.udp_packet_queue_size),
-                        ("--statsd.relay.packet-length", args.relay_packet_length)):
+    for flag, value in (
+        ("--statsd.udp-packet-queue-size", args.udp_packet_queue_size),
+        ("--statsd.relay.packet-length", args.relay_packet_length),
+    ):
         if value < 1:
             raise ConfigError(flag, 0, "must be at least 1")
     settings = Settings(
@@ -144,10 +239,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         relay_address=_optional_address(args.relay_address, "--statsd.relay.address"),
         relay_packet_length=args.relay_packet_length,
         check_config=args.check_config,
-        log_level={"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-                   "error": logging.ERROR}[args.log_level],
+        log_level={
+            "debug": logging.DEBUG,
+            "info": logging.INFO,
+            "warn": logging.WARNING,
+            "error": logging.ERROR,
+        }[args.log_level],
         log_format=args.log_format,
     )
-    if not (settings.listen_udp or settings.listen_tcp or settings.listen_unixgram) and not settings.check_config:
-        raise ConfigError("--statsd.listen-*", 0, "at least one of UDP/TCP/Unixgram listeners must be specified")
+    if (
+        not (settings.listen_udp or settings.listen_tcp or settings.listen_unixgram)
+        and not settings.check_config
+    ):
+        raise ConfigError(
+            "--statsd.listen-*", 0, "at least one of UDP/TCP/Unixgram listeners must be specified"
+        )
     return settings

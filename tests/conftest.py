@@ -36,7 +36,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
             return port
 
 
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
 
 
@@ -48,8 +48,12 @@ def parse_exposition(text: str) -> dict[tuple[str, tuple], float]:
         if not match or line.startswith("#"):
             continue
         name, labels, value = match.groups()
-        pairs = tuple(sorted((k, v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\"))
-                             for k, v in _LABEL.findall(labels or "")))
+        pairs = tuple(
+            sorted(
+                (k, v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\"))
+                for k, v in _LABEL.findall(labels or "")
+            )
+        )
         out[(name, pairs)] = float(value)
     return out
 
@@ -107,8 +111,11 @@ class BridgeProcess:
             sock.sendall(payload)
 
     def wait_for(self, name: str, expected: float, timeout: float = 10.0, **labels: str) -> None:
-        wait_until(lambda: self.value(name, **labels) == expected, timeout,
-                   what=f"{name}{labels} == {expected} (now {self.value(name, **labels)})")
+        wait_until(
+            lambda: self.value(name, **labels) == expected,
+            timeout,
+            what=f"{name}{labels} == {expected} (now {self.value(name, **labels)})",
+        )
 
     def stop(self) -> str:
         if self.process.poll() is None:
@@ -129,16 +136,23 @@ def start_bridge(*extra: str, udp: bool = True, tcp: bool = True, env: dict | No
     http_port, statsd_port = free_port(), free_port()
     args = [
         f"--web.listen-address=127.0.0.1:{http_port}",
-        f"--statsd.listen-udp={'127.0.0.1:%d' % statsd_port if udp else ''}",
-        f"--statsd.listen-tcp={'127.0.0.1:%d' % statsd_port if tcp else ''}",
+        "--statsd.listen-udp=" + (f"127.0.0.1:{statsd_port}" if udp else ""),
+        "--statsd.listen-tcp=" + (f"127.0.0.1:{statsd_port}" if tcp else ""),
         *extra,
     ]
-    process = subprocess.Popen(bridge_command(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env={**os.environ, **(env or {})})
+    process = subprocess.Popen(
+        bridge_command(*args),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
     bridge = BridgeProcess(process, http_port, statsd_port, args)
     try:
-        wait_until(lambda: process.poll() is not None or http_get(bridge.url + "/-/ready")[0] == 200,
-                   what="bridge ready")
+        wait_until(
+            lambda: process.poll() is not None or http_get(bridge.url + "/-/ready")[0] == 200,
+            what="bridge ready",
+        )
     except AssertionError:
         bridge.stop()
         raise
@@ -206,10 +220,17 @@ def prometheus_factory(tmp_path) -> Iterator:
         directory.mkdir()
         config = directory / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + scrape_config)
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=open(directory / "prometheus.log", "wb"))
+        with open(directory / "prometheus.log", "wb") as log:
+            process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={directory / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         server = PrometheusServer(process, port)
         started.append(server)
         wait_until(lambda: http_get(server.url + "/-/ready")[0] == 200, 30, what="prometheus ready")

@@ -42,7 +42,8 @@ def test_statsd_client_to_prometheus(bridge_factory, prometheus_factory, tmp_pat
     mapping.write_text(MAPPING)
     bridge = bridge_factory(f"--statsd.mapping-config={mapping}")
     prometheus = prometheus_factory(
-        f"scrape_configs:\n- job_name: bridge\n  static_configs:\n  - targets: ['127.0.0.1:{bridge.http_port}']\n")
+        f"scrape_configs:\n- job_name: bridge\n  static_configs:\n  - targets: ['127.0.0.1:{bridge.http_port}']\n"
+    )
 
     udp = statsd.StatsClient("127.0.0.1", bridge.statsd_port, prefix="app")
     tcp = statsd.TCPStatsClient("127.0.0.1", bridge.statsd_port, prefix="app")
@@ -70,7 +71,7 @@ def test_statsd_client_to_prometheus(bridge_factory, prometheus_factory, tmp_pat
     prometheus.wait_for_value('app_latency_seconds_sum{endpoint="home"}', 3.05)
     prometheus.wait_for_value('app_payload_bytes{endpoint="upload",quantile="0.5"}', 0.02)
     prometheus.wait_for_value('app_payload_bytes_count{endpoint="upload"}', 3)
-    quantile = prometheus.query('histogram_quantile(0.5, sum by (le) (app_latency_seconds_bucket))')
+    quantile = prometheus.query("histogram_quantile(0.5, sum by (le) (app_latency_seconds_bucket))")
     assert 0.1 <= float(quantile[0]["value"][1]) <= 0.5
     prometheus.wait_for_value('up{job="bridge"}', 1)
     prometheus.wait_for_value("statsd_exporter_tcp_connections_total", 1)

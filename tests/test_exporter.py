@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from conftest import parse_exposition, require_binary
 
 from bridge.exposition import render
 from bridge.line import ParserOptions
@@ -12,7 +13,6 @@ from bridge.mapping import Mapper, parse_mapping_yaml
 from bridge.pipeline import Pipeline
 from bridge.registry import Registry
 from bridge.selfmetrics import SelfMetrics
-from conftest import parse_exposition, require_binary
 
 
 class Clock:
@@ -23,9 +23,16 @@ class Clock:
         return self.now
 
 
-def make_pipeline(mapping: str = "", clock: Clock | None = None, options: ParserOptions | None = None) -> Pipeline:
-    return Pipeline(options or ParserOptions(), Mapper(parse_mapping_yaml(mapping or "mappings: []")), Registry(),
-                    SelfMetrics(), clock=clock or Clock())
+def make_pipeline(
+    mapping: str = "", clock: Clock | None = None, options: ParserOptions | None = None
+) -> Pipeline:
+    return Pipeline(
+        options or ParserOptions(),
+        Mapper(parse_mapping_yaml(mapping or "mappings: []")),
+        Registry(),
+        SelfMetrics(),
+        clock=clock or Clock(),
+    )
 
 
 def scrape(pipeline: Pipeline, openmetrics: bool = False) -> str:
@@ -80,8 +87,10 @@ def test_inconsistent_label_sets_are_exported_in_one_family() -> None:
 
 
 def test_honor_labels_keeps_the_senders_label() -> None:
-    mapping = ("mappings:\n- match: a.*\n  name: honored\n  honor_labels: true\n  labels:\n    job: $1\n"
-               "- match: b.*\n  name: overridden\n  labels:\n    job: $1\n")
+    mapping = (
+        "mappings:\n- match: a.*\n  name: honored\n  honor_labels: true\n  labels:\n    job: $1\n"
+        "- match: b.*\n  name: overridden\n  labels:\n    job: $1\n"
+    )
     pipeline = make_pipeline(mapping)
     send(pipeline, "a.x:1|c|#job:sender", "b.x:1|c|#job:sender")
     got = samples(pipeline)
@@ -90,8 +99,10 @@ def test_honor_labels_keeps_the_senders_label() -> None:
 
 
 def test_scale_applies_after_unit_conversion() -> None:
-    mapping = ("mappings:\n- match: grpc.*.latency_us\n  name: grpc_seconds\n  scale: 1e-6\n"
-               "  observer_type: histogram\n  histogram_options:\n    buckets: [0.001, 1]\n  labels:\n    mm: $1\n")
+    mapping = (
+        "mappings:\n- match: grpc.*.latency_us\n  name: grpc_seconds\n  scale: 1e-6\n"
+        "  observer_type: histogram\n  histogram_options:\n    buckets: [0.001, 1]\n  labels:\n    mm: $1\n"
+    )
     pipeline = make_pipeline(mapping)
     send(pipeline, "grpc.Foo.latency_us:500|h", "grpc.Foo.latency_us:2000000|h")
     got = samples(pipeline)
@@ -131,9 +142,14 @@ def test_summary_window_forgets_old_observations_but_keeps_count() -> None:
 
 @pytest.mark.parametrize(
     ("first", "second", "conflict_type"),
-    [("foo:1|c", "foo:1|g", "gauge"), ("foo:1|g", "foo:1|c", "counter"), ("foo:1|c", "foo:1|h", "observer"),
-     ("foo_sum:1|c", "foo:1|h", "observer"), ("foo:1|h", "foo_count:1|c", "counter"),
-     ("foo_bucket:1|g", "foo:1|h", "observer")],
+    [
+        ("foo:1|c", "foo:1|g", "gauge"),
+        ("foo:1|g", "foo:1|c", "counter"),
+        ("foo:1|c", "foo:1|h", "observer"),
+        ("foo_sum:1|c", "foo:1|h", "observer"),
+        ("foo:1|h", "foo_count:1|c", "counter"),
+        ("foo_bucket:1|g", "foo:1|h", "observer"),
+    ],
 )
 def test_type_conflicts_first_type_wins_and_are_counted(first: str, second: str, conflict_type: str) -> None:
     pipeline = make_pipeline("defaults:\n  observer_type: histogram\n")
@@ -144,7 +160,9 @@ def test_type_conflicts_first_type_wins_and_are_counted(first: str, second: str,
 
 def test_ttl_expires_series_and_new_samples_recreate_them() -> None:
     clock = Clock()
-    pipeline = make_pipeline("defaults:\n  ttl: 10s\nmappings:\n- match: keep.*\n  name: keep\n  ttl: 1h\n", clock)
+    pipeline = make_pipeline(
+        "defaults:\n  ttl: 10s\nmappings:\n- match: keep.*\n  name: keep\n  ttl: 1h\n", clock
+    )
     send(pipeline, "gone:1|g", "keep.a:1|g")
     clock.now += 5
     send(pipeline, "gone:2|g")
@@ -160,7 +178,9 @@ def test_ttl_expires_series_and_new_samples_recreate_them() -> None:
 
 
 def test_drop_action_and_unmapped_are_counted() -> None:
-    pipeline = make_pipeline("mappings:\n- match: drop.*\n  name: x\n  action: drop\n- match: keep.*\n  name: k\n")
+    pipeline = make_pipeline(
+        "mappings:\n- match: drop.*\n  name: x\n  action: drop\n- match: keep.*\n  name: k\n"
+    )
     for _ in range(2):
         send(pipeline, "drop.a:1|c", "keep.a:1|c", "other:1|c")
     assert stat(pipeline, "statsd_exporter_events_actions_total", action="drop") == 2
@@ -183,8 +203,23 @@ def test_invalid_utf8_in_tag_value_is_a_malformed_line() -> None:
 
 
 def test_cached_lines_give_the_same_result_as_the_first_parse() -> None:
-    lines = ["a.b:1|c", "a.b:2|c|@0.5", "g:5|g", "g:-1|g", "g:+2|g", "t:10|ms|@0.5", "h:3|h", "d:1|c|#x:y",
-             "a.b:-1|c", "a.b:1e400|c", "a.b:0x1p1|c", "t:NaN|ms", "multi:1|c:2|c", "s:1|s", "t:1:2|ms"]
+    lines = [
+        "a.b:1|c",
+        "a.b:2|c|@0.5",
+        "g:5|g",
+        "g:-1|g",
+        "g:+2|g",
+        "t:10|ms|@0.5",
+        "h:3|h",
+        "d:1|c|#x:y",
+        "a.b:-1|c",
+        "a.b:1e400|c",
+        "a.b:0x1p1|c",
+        "t:NaN|ms",
+        "multi:1|c:2|c",
+        "s:1|s",
+        "t:1:2|ms",
+    ]
     cached = make_pipeline("defaults:\n  observer_type: histogram\n")
     uncached = make_pipeline("defaults:\n  observer_type: histogram\n")
     for _ in range(3):
@@ -210,12 +245,18 @@ def test_every_line_is_accounted_for_in_self_metrics() -> None:
 
 def test_exposition_passes_promtool(tmp_path) -> None:
     promtool = require_binary("promtool")
-    pipeline = make_pipeline("mappings:\n- match: h.*\n  name: hist\n  observer_type: histogram\n  labels:\n"
-                             "    kk: $1\n")
+    pipeline = make_pipeline(
+        "mappings:\n- match: h.*\n  name: hist\n  observer_type: histogram\n  labels:\n    kk: $1\n"
+    )
     send(pipeline, 'c:1|c|#q:"quoted"\\back', "g:1.5|g", "h.x:20|ms", "s:1|ms", "weird.name-x:1|c")
     # promtool reads the text format; OpenMetrics is read by the real Prometheus in the end-to-end test.
-    result = subprocess.run([promtool, "check", "metrics"], input=scrape(pipeline).encode(), capture_output=True)
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=scrape(pipeline).encode(), capture_output=True
+    )
     # statsd_exporter names counters without "_total"; that lint is expected, anything else is not.
-    problems = [line for line in result.stderr.decode().splitlines()
-                if not line.endswith('counter metrics should have "_total" suffix')]
+    problems = [
+        line
+        for line in result.stderr.decode().splitlines()
+        if not line.endswith('counter metrics should have "_total" suffix')
+    ]
     assert result.returncode in (0, 3) and not problems, result.stderr.decode()

@@ -6,32 +6,39 @@ import json
 import math
 
 import pytest
+from conftest import DATA
 
 from bridge.gofloat import format_float, format_openmetrics_float, parse_float
 from bridge.line import ParserOptions, parse_line
 from bridge.names import escape_metric_name
-from conftest import DATA
 
 LINE_SUITES = json.loads((DATA / "statsd_exporter_line_cases.json").read_text())["suites"]
 PACKETS = json.loads((DATA / "statsd_exporter_packet_cases.json").read_text())["cases"]
 
 
 def _events(parsed) -> list[dict]:
-    return [{"kind": e.kind, "name": e.name, "value": e.value, "labels": e.labels, "relative": e.relative}
-            for e in parsed.events]
+    return [
+        {"kind": e.kind, "name": e.name, "value": e.value, "labels": e.labels, "relative": e.relative}
+        for e in parsed.events
+    ]
 
 
 def _assert_events(got: list[dict], expected: list[dict]) -> None:
     assert len(got) == len(expected), (got, expected)
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert (g["kind"], g["name"], g["labels"], g["relative"]) == (
-            e["kind"], e["name"], e["labels"], e.get("relative", False))
+            e["kind"],
+            e["name"],
+            e["labels"],
+            e.get("relative", False),
+        )
         assert math.isclose(g["value"], e["value"], rel_tol=1e-12), (g, e)
 
 
 LINE_CASES = [
     pytest.param(suite["options"], case, id=f"{suite['suite']}/{case['name']}")
-    for suite in LINE_SUITES for case in suite["cases"]
+    for suite in LINE_SUITES
+    for case in suite["cases"]
 ]
 
 
@@ -88,16 +95,49 @@ def test_sampling_units_and_suffixes(line: str, events: list, errors: list) -> N
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1", 1.0), ("-2.5", -2.5), ("+3", 3.0), ("1_000", 1000.0), ("1_0.5_0", 10.5), ("Inf", math.inf),
-     ("-inf", -math.inf), ("+Infinity", math.inf), ("1e3", 1000.0), (".5", 0.5), ("5.", 5.0),
-     ("0x1p-2", 0.25), ("0x_1p1", 2.0), ("1e-400", 0.0)],
+    [
+        ("1", 1.0),
+        ("-2.5", -2.5),
+        ("+3", 3.0),
+        ("1_000", 1000.0),
+        ("1_0.5_0", 10.5),
+        ("Inf", math.inf),
+        ("-inf", -math.inf),
+        ("+Infinity", math.inf),
+        ("1e3", 1000.0),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("0x1p-2", 0.25),
+        ("0x_1p1", 2.0),
+        ("1e-400", 0.0),
+    ],
 )
 def test_values_go_accepts(text: str, expected: float) -> None:
     assert parse_float(text) == expected
 
 
-@pytest.mark.parametrize("text", [" 1", "1 ", "", ".", "1__0", "_1", "1_", "1e400", "+nan", "-NaN", "0x1",
-                                  "١", "1.5.2", "e5", "0x", "1e", "++1"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        " 1",
+        "1 ",
+        "",
+        ".",
+        "1__0",
+        "_1",
+        "1_",
+        "1e400",
+        "+nan",
+        "-NaN",
+        "0x1",
+        "١",
+        "1.5.2",
+        "e5",
+        "0x",
+        "1e",
+        "++1",
+    ],
+)
 def test_values_go_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_float(text)
@@ -110,10 +150,20 @@ def test_nan_is_a_value() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text", "openmetrics"),
-    [(1.0, "1", "1.0"), (0.0, "0", "0.0"), (1e6, "1e+06", "1e+06"), (123456.0, "123456", "123456.0"),
-     (1234567.0, "1.234567e+06", "1.234567e+06"), (0.005, "0.005", "0.005"), (1.5e-7, "1.5e-07", "1.5e-07"),
-     (math.inf, "+Inf", "+Inf"), (-math.inf, "-Inf", "-Inf"), (math.nan, "NaN", "NaN"), (-0.0, "-0", "-0.0"),
-     (0.1 + 0.2, "0.30000000000000004", "0.30000000000000004")],
+    [
+        (1.0, "1", "1.0"),
+        (0.0, "0", "0.0"),
+        (1e6, "1e+06", "1e+06"),
+        (123456.0, "123456", "123456.0"),
+        (1234567.0, "1.234567e+06", "1.234567e+06"),
+        (0.005, "0.005", "0.005"),
+        (1.5e-7, "1.5e-07", "1.5e-07"),
+        (math.inf, "+Inf", "+Inf"),
+        (-math.inf, "-Inf", "-Inf"),
+        (math.nan, "NaN", "NaN"),
+        (-0.0, "-0", "-0.0"),
+        (0.1 + 0.2, "0.30000000000000004", "0.30000000000000004"),
+    ],
 )
 def test_values_written_as_client_golang_writes_them(value: float, text: str, openmetrics: str) -> None:
     assert format_float(value) == text
@@ -122,10 +172,18 @@ def test_values_written_as_client_golang_writes_them(value: float, text: str, op
 
 @pytest.mark.parametrize(
     ("name", "escaped"),
-    [("clean", "clean"), ("0starts_with_digit", "_0starts_with_digit"), ("with_underscore", "with_underscore"),
-     ("with--doubledash", "with_doubledash"), ("with---multiple-dashes", "with_multiple_dashes"),
-     ("with.dot", "with_dot"), ("with😱emoji", "with_emoji"), ("with.*.multiple", "with___multiple"),
-     ("test.web-server.foo.bar", "test_web_server_foo_bar"), ("", "")],
+    [
+        ("clean", "clean"),
+        ("0starts_with_digit", "_0starts_with_digit"),
+        ("with_underscore", "with_underscore"),
+        ("with--doubledash", "with_doubledash"),
+        ("with---multiple-dashes", "with_multiple_dashes"),
+        ("with.dot", "with_dot"),
+        ("with😱emoji", "with_emoji"),
+        ("with.*.multiple", "with___multiple"),
+        ("test.web-server.foo.bar", "test_web_server_foo_bar"),
+        ("", ""),
+    ],
 )
 def test_escape_cases_of_statsd_exporter(name: str, escaped: str) -> None:
     assert escape_metric_name(name) == escaped

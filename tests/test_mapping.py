@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import DATA
 
 from bridge.errors import ConfigError
 from bridge.mapping import Mapper, parse_mapping_yaml
 from bridge.mapping.templates import expand_regex_template, glob_formatter
-from conftest import DATA
 
 SCENARIOS = json.loads((DATA / "statsd_exporter_mapper_cases.json").read_text())["scenarios"]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
-@pytest.mark.parametrize("cache", [("lru", 1000), ("random", 1000), ("lru", 0)], ids=["lru", "random", "nocache"])
+@pytest.mark.parametrize(
+    "cache", [("lru", 1000), ("random", 1000), ("lru", 0)], ids=["lru", "random", "nocache"]
+)
 def test_mapper_scenarios_of_statsd_exporter(scenario: dict, cache: tuple[str, int]) -> None:
     if scenario["config_bad"]:
         with pytest.raises(ConfigError):
@@ -55,9 +57,15 @@ def _assert_check(mapper: Mapper, check: dict) -> None:
 
 @pytest.mark.parametrize(
     ("config", "action"),
-    [("- match: test.*.*\n  name: foo\n", "map"), ("- match: test.*.*\n  name: foo\n  action: map\n", "map"),
-     ("- match: test.*.*\n  name: foo\n  action: drop\n", "drop"),
-     ('- match: "test\\\\.(\\\\w+)\\\\.(\\\\w+)\\\\.counter"\n  match_type: regex\n  name: "${2}_total"\n', "map")],
+    [
+        ("- match: test.*.*\n  name: foo\n", "map"),
+        ("- match: test.*.*\n  name: foo\n  action: map\n", "map"),
+        ("- match: test.*.*\n  name: foo\n  action: drop\n", "drop"),
+        (
+            '- match: "test\\\\.(\\\\w+)\\\\.(\\\\w+)\\\\.counter"\n  match_type: regex\n  name: "${2}_total"\n',
+            "map",
+        ),
+    ],
 )
 def test_actions(config: str, action: str) -> None:
     assert parse_mapping_yaml("mappings:\n" + config).rules[0].action == action
@@ -65,8 +73,10 @@ def test_actions(config: str, action: str) -> None:
 
 @pytest.mark.parametrize(
     "config",
-    ["- match: test.*.*\n  name: foo\n  action: xyz\n",
-     '- match: "test\\.(\\w+)\\.(\\w+)\\.counter"\n  match_type: regex\n  name: "${2}_total"\n'],
+    [
+        "- match: test.*.*\n  name: foo\n  action: xyz\n",
+        '- match: "test\\.(\\w+)\\.(\\w+)\\.counter"\n  match_type: regex\n  name: "${2}_total"\n',
+    ],
     ids=["invalid action", "invalid yaml escape"],
 )
 def test_invalid_actions_and_yaml(config: str) -> None:
@@ -75,8 +85,11 @@ def test_invalid_actions_and_yaml(config: str) -> None:
 
 
 def test_multiple_names_from_one_glob_do_not_corrupt_the_cache() -> None:
-    mapper = Mapper(parse_mapping_yaml('mappings:\n- match: aa.bb.*.*\n  name: "aa_bb_${1}_total"\n'
-                                       '  labels:\n    app: "$2"\n'))
+    mapper = Mapper(
+        parse_mapping_yaml(
+            'mappings:\n- match: aa.bb.*.*\n  name: "aa_bb_${1}_total"\n  labels:\n    app: "$2"\n'
+        )
+    )
     for _ in range(10):
         for name in ("aa", "bb", "cc", "dd"):
             assert mapper.lookup(f"aa.bb.{name}.myapp", "counter").name == f"aa_bb_{name}_total"
@@ -106,8 +119,11 @@ def test_without_ordering_the_most_specific_rule_wins() -> None:
 
 
 def test_globs_are_tried_before_regexes_and_regexes_are_unanchored() -> None:
-    mapper = Mapper(parse_mapping_yaml(
-        "mappings:\n- match: 'b\\.(\\w+)'\n  match_type: regex\n  name: regex_$1\n- match: a.b.*\n  name: glob_$1\n"))
+    mapper = Mapper(
+        parse_mapping_yaml(
+            "mappings:\n- match: 'b\\.(\\w+)'\n  match_type: regex\n  name: regex_$1\n- match: a.b.*\n  name: glob_$1\n"
+        )
+    )
     assert mapper.lookup("a.b.c", "counter").name == "glob_c"
     assert mapper.lookup("xx.b.c.yy", "counter").name == "regex_c"
 
@@ -120,16 +136,31 @@ def test_glob_star_matches_one_whole_segment() -> None:
 
 
 def test_match_metric_type_restricts_a_rule() -> None:
-    mapper = Mapper(parse_mapping_yaml(
-        "mappings:\n- match: a.*\n  name: g\n  match_metric_type: gauge\n- match: a.*\n  name: other\n"))
+    mapper = Mapper(
+        parse_mapping_yaml(
+            "mappings:\n- match: a.*\n  name: g\n  match_metric_type: gauge\n- match: a.*\n  name: other\n"
+        )
+    )
     assert mapper.lookup("a.x", "gauge").name == "g"
     assert mapper.lookup("a.x", "counter").name == "other"
 
 
 @pytest.mark.parametrize(
     ("template", "expected"),
-    [("$1", "x"), ("${1}", "x"), ("$0", "pre.x.y"), ("${1}_total", "x_total"), ("$1_total", ""),
-     ("$2-$1", "y-x"), ("$$1", "$1"), ("$9", ""), ("$name", "y"), ("${name}s", "ys"), ("a$", "a$"), ("${1", "${1")],
+    [
+        ("$1", "x"),
+        ("${1}", "x"),
+        ("$0", "pre.x.y"),
+        ("${1}_total", "x_total"),
+        ("$1_total", ""),
+        ("$2-$1", "y-x"),
+        ("$$1", "$1"),
+        ("$9", ""),
+        ("$name", "y"),
+        ("${name}s", "ys"),
+        ("a$", "a$"),
+        ("${1", "${1"),
+    ],
 )
 def test_regex_templates_expand_as_go(template: str, expected: str) -> None:
     groups = ["pre.x.y", "x", "y"]
@@ -138,8 +169,16 @@ def test_regex_templates_expand_as_go(template: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("template", "expected"),
-    [("$1", "x"), ("${2}", "y"), ("$1_total", ""), ("${1}_total", "x_total"), ("$1$2", ""), ("$3", ""),
-     ("$1-$2", "x-y"), ("plain", "plain")],
+    [
+        ("$1", "x"),
+        ("${2}", "y"),
+        ("$1_total", ""),
+        ("${1}_total", "x_total"),
+        ("$1$2", ""),
+        ("$3", ""),
+        ("$1-$2", "x-y"),
+        ("plain", "plain"),
+    ],
 )
 def test_glob_templates_expand_as_statsd_exporter(template: str, expected: str) -> None:
     assert glob_formatter(template, 2)(["x", "y"]) == expected
@@ -160,10 +199,17 @@ def test_glob_templates_expand_as_statsd_exporter(template: str, expected: str) 
         ("mappings:\n- match: a.b\n  name: x\n  match_type: fuzzy\n", 4, "invalid match type"),
         ("mappings:\n- match: a.b\n  name: x\n  observer_type: gauge\n", 4, "invalid observer type"),
         ("mappings:\n- match: a.b\n  name: x\n  ttl: soon\n", 4, "invalid duration"),
-        ("mappings:\n- match: a.b\n  name: x\n  observer_type: histogram\n  histogram_options:\n"
-         "    buckets: [2, 1]\n", 6, "increasing order"),
-        ("mappings:\n- match: a.b\n  name: x\n  observer_type: histogram\n  summary_options: {}\n", 2,
-         "histogram observer and summary options"),
+        (
+            "mappings:\n- match: a.b\n  name: x\n  observer_type: histogram\n  histogram_options:\n"
+            "    buckets: [2, 1]\n",
+            6,
+            "increasing order",
+        ),
+        (
+            "mappings:\n- match: a.b\n  name: x\n  observer_type: histogram\n  summary_options: {}\n",
+            2,
+            "histogram observer and summary options",
+        ),
         ("defaults:\n  timer_type: histogram\n", 2, "field timer_type not found"),
         ("mappings:\n- match: a.b\n  name: x\n  name: y\n", 4, "already set"),
         ("mappings: [\n", 2, "invalid YAML"),
@@ -180,7 +226,8 @@ def test_bad_config_is_rejected_with_file_line_and_reason(body: str, line: int, 
 def test_defaults_apply_to_rules() -> None:
     config = parse_mapping_yaml(
         "defaults:\n  observer_type: histogram\n  ttl: 1m30s\n  histogram_options:\n    buckets: [1, 2]\n"
-        "mappings:\n- match: a.b\n  name: x\n- match: c.d\n  name: y\n  ttl: 5s\n")
+        "mappings:\n- match: a.b\n  name: x\n- match: c.d\n  name: y\n  ttl: 5s\n"
+    )
     first, second = config.rules
     assert (first.observer_type, first.ttl, first.histogram.buckets) == ("histogram", 90.0, (1.0, 2.0))
     assert second.ttl == 5.0

@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import ROOT, bridge_command, free_port, http_get, wait_until
 
 pytestmark = pytest.mark.slow
@@ -38,7 +37,9 @@ def test_lifecycle_quit_only_by_post_or_put(bridge_factory) -> None:
 
 
 def test_udp_and_tcp_lines_with_self_metrics(bridge_factory) -> None:
-    bridge = bridge_factory("--statsd.mapping-config=" + str(ROOT / "tests/data/airflow_chart_statsd_mappings.yml"))
+    bridge = bridge_factory(
+        "--statsd.mapping-config=" + str(ROOT / "tests/data/airflow_chart_statsd_mappings.yml")
+    )
     bridge.send_udp(b"airflow.pool.open_slots.default:3|g\nbad line\n")
     bridge.send_tcp(b"airflow.pool.used_slots.default:2|g\r\nairflow.operator_successes_Bash:1|c\n")
     bridge.wait_for("airflow_pool_open_slots", 3, pool="default")
@@ -64,7 +65,9 @@ def test_tcp_line_too_long_is_counted_and_closes_the_connection(bridge_factory) 
 
 def test_unixgram_listener_with_socket_mode(bridge_factory, tmp_path) -> None:
     path = tmp_path / "statsd.sock"
-    bridge = bridge_factory(f"--statsd.listen-unixgram={path}", "--statsd.unixsocket-mode=660", udp=False, tcp=False)
+    bridge = bridge_factory(
+        f"--statsd.listen-unixgram={path}", "--statsd.unixsocket-mode=660", udp=False, tcp=False
+    )
     assert oct(os.stat(path).st_mode & 0o777) == "0o660"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.sendto(b"unix:4|c", str(path))
@@ -111,16 +114,27 @@ def test_reload_by_lifecycle_and_sighup_keeps_old_mapping_on_error(bridge_factor
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [("mappings:\n- match: a.*\n  name: x\n  labels:\n    1x: y\n", "mapping.yml:5: invalid label key: 1x"),
-     ("mappings:\n- match: '(?<=a)'\n  match_type: regex\n  name: x\n", "mapping.yml:2: invalid regex"),
-     ("mappings:\n  - match: a.b\n    nmae: x\n", "mapping.yml:3: field nmae not found in mapping")],
+    [
+        (
+            "mappings:\n- match: a.*\n  name: x\n  labels:\n    1x: y\n",
+            "mapping.yml:5: invalid label key: 1x",
+        ),
+        ("mappings:\n- match: '(?<=a)'\n  match_type: regex\n  name: x\n", "mapping.yml:2: invalid regex"),
+        ("mappings:\n  - match: a.b\n    nmae: x\n", "mapping.yml:3: field nmae not found in mapping"),
+    ],
 )
 @pytest.mark.parametrize("mode", ["check-config", "startup"])
-def test_invalid_mapping_exits_non_zero_with_file_line_reason(tmp_path, body: str, reason: str, mode: str) -> None:
+def test_invalid_mapping_exits_non_zero_with_file_line_reason(
+    tmp_path, body: str, reason: str, mode: str
+) -> None:
     mapping = tmp_path / "mapping.yml"
     mapping.write_text(body)
-    args = [f"--statsd.mapping-config={mapping}", f"--web.listen-address=127.0.0.1:{free_port()}",
-            f"--statsd.listen-udp=127.0.0.1:{free_port()}", "--statsd.listen-tcp="]
+    args = [
+        f"--statsd.mapping-config={mapping}",
+        f"--web.listen-address=127.0.0.1:{free_port()}",
+        f"--statsd.listen-udp=127.0.0.1:{free_port()}",
+        "--statsd.listen-tcp=",
+    ]
     if mode == "check-config":
         args.append("--check-config")
     result = subprocess.run(bridge_command(*args), cwd=ROOT, capture_output=True, timeout=30)
@@ -134,15 +148,19 @@ def test_check_config_accepts_the_builtin_preset_and_a_valid_file(tmp_path) -> N
     assert subprocess.run(bridge_command("--check-config"), cwd=ROOT, capture_output=True).returncode == 0
     mapping = tmp_path / "ok.yml"
     mapping.write_text("mappings:\n- match: a.*\n  name: x\n")
-    result = subprocess.run(bridge_command("--check-config", f"--statsd.mapping-config={mapping}"), cwd=ROOT,
-                            capture_output=True)
+    result = subprocess.run(
+        bridge_command("--check-config", f"--statsd.mapping-config={mapping}"), cwd=ROOT, capture_output=True
+    )
     assert result.returncode == 0 and b"Configuration check successful" in result.stderr
 
 
 @pytest.mark.parametrize(
     ("flag", "message"),
-    [("--statsd.listen-udp=nonsense", "invalid address"), ("--statsd.unixsocket-mode=9z", "octal"),
-     ("--web.telemetry-path=metrics", "must start with /")],
+    [
+        ("--statsd.listen-udp=nonsense", "invalid address"),
+        ("--statsd.unixsocket-mode=9z", "octal"),
+        ("--web.telemetry-path=metrics", "must start with /"),
+    ],
 )
 def test_bad_flags_are_rejected_clearly(flag: str, message: str) -> None:
     result = subprocess.run(bridge_command(flag), cwd=ROOT, capture_output=True, timeout=30)
@@ -156,9 +174,15 @@ def test_not_ready_until_listeners_are_bound(tmp_path) -> None:
     busy.listen(1)
     try:
         result = subprocess.run(
-            bridge_command(f"--web.listen-address=127.0.0.1:{http_port}", "--statsd.listen-udp=",
-                           f"--statsd.listen-tcp=127.0.0.1:{busy.getsockname()[1]}"),
-            cwd=ROOT, capture_output=True, timeout=30)
+            bridge_command(
+                f"--web.listen-address=127.0.0.1:{http_port}",
+                "--statsd.listen-udp=",
+                f"--statsd.listen-tcp=127.0.0.1:{busy.getsockname()[1]}",
+            ),
+            cwd=ROOT,
+            capture_output=True,
+            timeout=30,
+        )
     finally:
         busy.close()
     assert result.returncode == 1 and b"failed to start listeners" in result.stderr
@@ -184,7 +208,7 @@ def test_telemetry_path_and_gzip(bridge_factory) -> None:
     bridge = bridge_factory("--web.telemetry-path=/stats")
     bridge.send_udp(b"zipped:1|c")
     wait_until(lambda: b"zipped 1" in http_get(bridge.url + "/stats")[1], what="metric on /stats")
-    status, body, headers = http_get(bridge.url + "/stats", {"Accept-Encoding": "gzip"})
+    _, body, headers = http_get(bridge.url + "/stats", {"Accept-Encoding": "gzip"})
     assert headers.get("Content-Encoding") == "gzip" and b"zipped 1" in gzip.decompress(body)
     assert http_get(bridge.url + "/metrics")[0] == 404
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,29 @@ _METRIC_NAME = re.compile(rf"([a-zA-Z_]|{_TEMPLATE_REF})([a-zA-Z0-9_]|{_TEMPLATE
 # statsd_exporter requires label names of at least two characters; kept for compatibility.
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]+\Z")
 
-_DEFAULT_KEYS = {"observer_type", "match_type", "glob_disable_ordering", "ttl", "summary_options",
-                 "histogram_options"}
-_RULE_KEYS = {"match", "name", "labels", "honor_labels", "observer_type", "match_type", "help", "action",
-              "match_metric_type", "ttl", "summary_options", "histogram_options", "scale"}
+_DEFAULT_KEYS = {
+    "observer_type",
+    "match_type",
+    "glob_disable_ordering",
+    "ttl",
+    "summary_options",
+    "histogram_options",
+}
+_RULE_KEYS = {
+    "match",
+    "name",
+    "labels",
+    "honor_labels",
+    "observer_type",
+    "match_type",
+    "help",
+    "action",
+    "match_metric_type",
+    "ttl",
+    "summary_options",
+    "histogram_options",
+    "scale",
+}
 _HISTOGRAM_KEYS = {"buckets", "native_histogram_bucket_factor", "native_histogram_max_buckets"}
 _SUMMARY_KEYS = {"quantiles", "max_age", "age_buckets", "buf_cap"}
 _QUANTILE_KEYS = {"quantile", "error"}
@@ -205,7 +225,8 @@ class _Reader:
             observer_type=self._observer_type(items.get("observer_type"), "summary"),
             match_type=self._match_type(items.get("match_type"), "glob"),
             glob_disable_ordering=self.boolean(items["glob_disable_ordering"], "glob_disable_ordering")
-            if "glob_disable_ordering" in items else False,
+            if "glob_disable_ordering" in items
+            else False,
             ttl=self.duration(items["ttl"], "ttl") if "ttl" in items else 0.0,
             histogram=self.histogram(items.get("histogram_options"), HistogramOptions()),
             summary=self.summary(items.get("summary_options"), SummaryOptions()),
@@ -214,8 +235,9 @@ class _Reader:
     def _observer_type(self, node: yaml.Node | None, default: str) -> str:
         if node is None:
             return default
-        return self.choice(node, "observer type", {"histogram": "histogram", "summary": "summary",
-                                                   "": default})
+        return self.choice(
+            node, "observer type", {"histogram": "histogram", "summary": "summary", "": default}
+        )
 
     def _match_type(self, node: yaml.Node | None, default: str) -> str:
         if node is None:
@@ -234,7 +256,7 @@ class _Reader:
         buckets = tuple(self.number(b, "bucket") for b in self.sequence(items["buckets"], "buckets"))
         if not buckets:
             return base
-        if any(b >= c for b, c in zip(buckets, buckets[1:])) or any(math.isnan(b) for b in buckets):
+        if any(b >= c for b, c in pairwise(buckets)) or any(math.isnan(b) for b in buckets):
             raise self.fail(items["buckets"], "histogram buckets must be in increasing order")
         return HistogramOptions(buckets)
 
@@ -294,15 +316,22 @@ class _Reader:
             labels=labels,
             help=self.string(items["help"], "help") if "help" in items else "",
             action=self.choice(items["action"], "action type", {"map": "map", "drop": "drop", "": "map"})
-            if "action" in items else "map",
+            if "action" in items
+            else "map",
             match_metric_type=self.choice(
-                items["match_metric_type"], "metric type", {COUNTER: COUNTER, GAUGE: GAUGE, OBSERVER: OBSERVER}
-            ) if "match_metric_type" in items else "",
+                items["match_metric_type"],
+                "metric type",
+                {COUNTER: COUNTER, GAUGE: GAUGE, OBSERVER: OBSERVER},
+            )
+            if "match_metric_type" in items
+            else "",
             observer_type=observer_type,
             histogram=self.histogram(items.get("histogram_options"), defaults.histogram),
             summary=self.summary(items.get("summary_options"), defaults.summary),
             ttl=ttl or defaults.ttl,
-            honor_labels=self.boolean(items["honor_labels"], "honor_labels") if "honor_labels" in items else False,
+            honor_labels=self.boolean(items["honor_labels"], "honor_labels")
+            if "honor_labels" in items
+            else False,
             scale=self.number(items["scale"], "scale") if "scale" in items else None,
         )
 

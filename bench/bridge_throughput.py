@@ -1,0 +1,232 @@
+"""Throughput of the bridge: lines per CPU-second of the bridge process, UDP loss, peak RSS.
+
+Streams Airflow-like statsd lines (the real Airflow 3 capture, plus the same shapes over many DAGs
+and tasks) over TCP and then paced UDP into a running bridge that uses the official Airflow chart's
+21-rule mapping (or the built-in preset with --preset). CPU is read from /proc for the bridge process
+only, so the figure holds on a busy machine; a plain split/look-up/add loop is timed in the same
+run to give a machine-independent ratio.
+
+    python bench/bridge_throughput.py [--lines 1000000] [--udp-rate 50000] [--preset]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def airflow_lines(count: int, seed: int = 7) -> list[bytes]:
+    """The real capture, then the same metric shapes over 200 DAGs x 20 tasks, shuffled."""
+    capture = [
+        line.encode() for line in (DATA / "airflow_statsd_capture.txt").read_text().splitlines() if line
+    ]
+    rng = random.Random(seed)
+    shapes = [
+        "airflow.ti.finish.dag_{d}.task_{t}.{state}:1|c",
+        "airflow.dag.dag_{d}.task_{t}.duration:{ms}|ms",
+        "airflow.ti.start.dag_{d}.task_{t}:1|c",
+        "airflow.dagrun.duration.success.dag_{d}:{ms}|ms",
+        "airflow.pool.open_slots.pool_{p}:{n}|g",
+        "airflow.executor.running_tasks:{n}|g",
+        "airflow.operator_successes_BashOperator:1|c",
+        "airflow.dag_processing.last_runtime.dag_{d}:{ms}|ms",
+    ]
+    lines = list(capture)
+    while len(lines) < count:
+        shape = rng.choice(shapes)
+        lines.append(
+            shape.format(
+                d=rng.randrange(200),
+                t=rng.randrange(20),
+                p=rng.randrange(5),
+                state=rng.choice(["success", "failed"]),
+                ms=round(rng.uniform(1, 90000), 3),
+                n=rng.randrange(64),
+            ).encode()
+        )
+    rng.shuffle(lines)
+    return lines[:count]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scrape_value(port: int, name: str) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def wait_idle(pid: int, quiet: float = 1.0, timeout: float = 600) -> float:
+    """CPU seconds once the bridge has stopped using CPU for ``quiet`` seconds.
+
+    Waiting on the process's CPU rather than polling /metrics keeps scrapes out of the figure;
+    the scrape cost is measured on its own afterwards.
+    """
+    deadline = time.monotonic() + timeout
+    last, since = cpu_seconds(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cpu_seconds(pid)
+        if now > last + 0.01:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+    return cpu_seconds(pid)
+
+
+def plain_loop_rate(lines: list[bytes]) -> float:
+    """The reference: split, one dict look-up, one add per line, in plain CPython."""
+    table: dict[bytes, list[float]] = {}
+    start = time.process_time()
+    for line in lines:
+        name, _, rest = line.partition(b":")
+        value, _, _ = rest.partition(b"|")
+        cell = table.get(name)
+        if cell is None:
+            cell = table[name] = [0.0]
+        try:
+            cell[0] += float(value)
+        except ValueError:
+            pass
+    return len(lines) / (time.process_time() - start)
+
+
+def send_tcp(port: int, lines: list[bytes]) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        chunk = 2000
+        for index in range(0, len(lines), chunk):
+            sock.sendall(b"\n".join(lines[index : index + chunk]) + b"\n")
+
+
+def send_udp_paced(port: int, lines: list[bytes], rate: float) -> tuple[int, float]:
+    """Packets of at most 1400 bytes at ``rate`` lines per second; returns (lines sent, seconds)."""
+    packets, current, size = [], [], 0
+    for line in lines:
+        if size + len(line) + 1 > 1400:
+            packets.append(b"\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        packets.append(b"\n".join(current))
+    per_packet = len(lines) / len(packets)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        start = time.monotonic()
+        for index, packet in enumerate(packets):
+            due = start + index * per_packet / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sock.sendto(packet, ("127.0.0.1", port))
+        return len(lines), time.monotonic() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--udp-lines", type=int, default=300_000)
+    parser.add_argument("--udp-rate", type=float, default=50_000, help="UDP lines per second")
+    parser.add_argument("--preset", action="store_true", help="use the built-in Airflow preset")
+    args = parser.parse_args()
+
+    lines = airflow_lines(args.lines)
+    http, statsd = free_port(), free_port()
+    mapping = [] if args.preset else [f"--statsd.mapping-config={DATA / 'airflow_chart_statsd_mappings.yml'}"]
+    bridge = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bridge",
+            f"--web.listen-address=127.0.0.1:{http}",
+            f"--statsd.listen-udp=127.0.0.1:{statsd}",
+            f"--statsd.listen-tcp=127.0.0.1:{statsd}",
+            "--statsd.read-buffer=8388608",
+            *mapping,
+        ],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{http}/-/ready", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        cpu_before = wait_idle(bridge.pid)
+        wall = time.monotonic()
+        send_tcp(statsd, lines)
+        tcp_cpu = wait_idle(bridge.pid) - cpu_before
+        tcp_wall = time.monotonic() - wall - 1.0
+        received = scrape_value(http, "statsd_exporter_lines_total")
+        scrape_before = wait_idle(bridge.pid)
+        series_lines = sum(
+            1
+            for line in urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().splitlines()
+            if not line.startswith(b"#")
+        )
+        scrape_cpu = wait_idle(bridge.pid) - scrape_before
+
+        udp_lines = lines[: args.udp_lines]
+        udp_cpu_before = cpu_seconds(bridge.pid)
+        sent, udp_wall = send_udp_paced(statsd, udp_lines, args.udp_rate)
+        udp_cpu = wait_idle(bridge.pid) - udp_cpu_before
+        udp_received = scrape_value(http, "statsd_exporter_lines_total") - received
+        loss = 1 - udp_received / sent
+        plain = plain_loop_rate(lines)
+        result = {
+            "mapping": "built-in preset" if args.preset else "airflow chart (21 rules)",
+            "tcp_lines": int(received),
+            "tcp_bridge_cpu_seconds": round(tcp_cpu, 3),
+            "tcp_lines_per_cpu_second": round(received / tcp_cpu),
+            "cpu_seconds_per_million_lines": round(tcp_cpu / received * 1e6, 3),
+            "tcp_wall_seconds": round(tcp_wall, 2),
+            "udp_lines_sent": sent,
+            "udp_rate_lines_per_second": round(sent / udp_wall),
+            "udp_loss_ratio": round(max(loss, 0.0), 5),
+            "udp_lines_per_cpu_second": round(udp_received / udp_cpu) if udp_cpu else None,
+            "peak_rss_mib": round(peak_rss_mib(bridge.pid), 1),
+            "scrape_cpu_seconds": round(scrape_cpu, 3),
+            "scrape_sample_lines": series_lines,
+            "plain_loop_lines_per_cpu_second": round(plain),
+            "ratio_to_plain_loop": round(received / tcp_cpu / plain, 3),
+        }
+        print(json.dumps(result, indent=2))
+        return 0
+    finally:
+        bridge.terminate()
+        bridge.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Property tests: no input makes the bridge raise, and every line is accounted for."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_exporter import make_pipeline
+
+from bridge.exposition import render
+
+VALID = [
+    b"airflow.ti.finish.dag.task.success:1|c",
+    b"airflow.pool.open_slots.default:3|g",
+    b"t:12.5|ms|@0.5|#a:b",
+    b"foo,tag=v:1|c",
+    b"foo#tag=v:2|g",
+    b"foo.[tag=v]bar:3|h",
+    b"x:1:2:3|d|#k:v",
+    b"g:-4|g",
+    b"c:1|c|c:abc|T123",
+]
+MAPPING = (
+    "defaults:\n  observer_type: histogram\nmappings:\n- match: airflow.ti.finish.*.*.*\n  name: ti\n"
+    "  labels:\n    dag_id: $1\n- match: 't(.*)'\n  match_type: regex\n  name: tee$1\n"
+)
+
+
+@st.composite
+def mutated_lines(draw) -> bytes:
+    line = bytearray(draw(st.sampled_from(VALID)))
+    for _ in range(draw(st.integers(0, 4))):
+        position = draw(st.integers(0, len(line)))
+        action = draw(st.sampled_from(["insert", "delete", "replace"]))
+        byte = draw(st.sampled_from(list(b":|@#,=[]+-.eE_\xff\x00 ")) | st.integers(0, 255))
+        if action == "insert":
+            line.insert(position, byte)
+        elif line and position < len(line):
+            if action == "delete":
+                del line[position]
+            else:
+                line[position] = byte
+    return bytes(line)
+
+
+LINES = st.lists(st.binary(max_size=60) | mutated_lines(), min_size=1, max_size=20)
+
+
+def _accounted(pipeline) -> float:
+    totals = pipeline.stats.totals()
+    return sum(
+        v
+        for (name, _), v in totals.items()
+        if name in ("statsd_exporter_samples_total", "statsd_exporter_sample_errors_total")
+    )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(LINES)
+def test_never_raises_and_accounts_for_every_line(lines: list[bytes]) -> None:
+    pipeline = make_pipeline(MAPPING)
+    for raw in lines:
+        for line in raw.split(b"\n"):
+            before = _accounted(pipeline)
+            pipeline.process([line])
+            if line:
+                assert _accounted(pipeline) > before, line
+    render(pipeline.registry.collect(0.0), True)
+    render(pipeline.registry.collect(0.0), False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(LINES)
+def test_line_cache_never_changes_the_outcome(lines: list[bytes]) -> None:
+    cached, fresh = make_pipeline(MAPPING), make_pipeline(MAPPING)
+    flat = [line for raw in lines for line in raw.split(b"\n")] * 2
+    cached.process(flat)
+    for line in flat:
+        fresh._cache = {}
+        fresh.process([line])
+    assert render(cached.registry.collect(0.0), False) == render(fresh.registry.collect(0.0), False)
+    assert cached.stats.totals() == fresh.stats.totals()
