@@ -12,7 +12,7 @@ from importlib import resources
 from bridge.errors import ConfigError
 from bridge.exposition import render
 from bridge.http_server import start_http
-from bridge.listeners import TCPListener, UDPListener, UnixgramListener, bind_socket
+from bridge.listeners import TCPListener, UnixgramListener, bind_socket, udp_listener
 from bridge.mapping import Mapper, MappingConfig, load_mapping_file, parse_mapping_yaml
 from bridge.pipeline import Pipeline
 from bridge.registry import Registry
@@ -77,7 +77,7 @@ class Bridge:
             if settings.read_buffer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.read_buffer)
             self._listeners.append(
-                UDPListener(sock, self.handle_lines, self.count, settings.udp_packet_queue_size)
+                udp_listener(sock, self.handle_lines, self.count, settings.udp_packet_queue_size)
             )
         if settings.listen_tcp:
             sock = bind_socket(settings.listen_tcp, socket.SOCK_STREAM)

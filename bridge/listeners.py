@@ -51,17 +51,29 @@ def bind_socket(address: Address, kind: int) -> socket.socket:
     return sock
 
 
-class UDPListener:
-    def __init__(self, sock: socket.socket, handle: Handler, count: Counter, queue_size: int) -> None:
+class DatagramListener:
+    """One datagram is one packet of lines.
+
+    With a queue (UDP) a receiving thread hands packets to a parsing thread and drops, counted, what
+    does not fit; without one (Unixgram, as statsd_exporter) packets are parsed as they arrive.
+    """
+
+    def __init__(
+        self, sock: socket.socket, handle: Handler, count: Counter, packets_metric: str, queue_size: int = 0
+    ) -> None:
         self._sock = sock
         self._closed = threading.Event()
         self._handle = handle
         self._count = count
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_size)
+        self._packets_metric = packets_metric
+        self._queue: queue.Queue[bytes | None] | None = (
+            queue.Queue(maxsize=queue_size) if queue_size else None
+        )
         self._threads = [
-            threading.Thread(target=self._receive, name="udp-receive", daemon=True),
-            threading.Thread(target=self._parse, name="udp-parse", daemon=True),
+            threading.Thread(target=self._receive, name=f"{packets_metric}-receive", daemon=True)
         ]
+        if self._queue is not None:
+            self._threads.append(threading.Thread(target=self._parse, name="udp-parse", daemon=True))
 
     def start(self) -> None:
         for thread in self._threads:
@@ -75,12 +87,16 @@ class UDPListener:
                 break
             if self._closed.is_set():
                 break
-            self._count("statsd_exporter_udp_packets_total", 1)
+            self._count(self._packets_metric, 1)
+            if self._queue is None:
+                self._handle(packet.split(b"\n"))
+                continue
             try:
                 self._queue.put_nowait(packet)
             except queue.Full:
                 self._count("statsd_exporter_udp_packet_drops_total", 1)
-        self._queue.put(None)
+        if self._queue is not None:
+            self._queue.put(None)
 
     def _parse(self) -> None:
         while (packet := self._queue.get()) is not None:
@@ -93,39 +109,26 @@ class UDPListener:
             thread.join(timeout=2)
 
 
-class UnixgramListener:
+def udp_listener(sock: socket.socket, handle: Handler, count: Counter, queue_size: int) -> DatagramListener:
+    return DatagramListener(sock, handle, count, "statsd_exporter_udp_packets_total", queue_size)
+
+
+class UnixgramListener(DatagramListener):
+    """A Unixgram socket at ``path`` with the given mode; the path is removed on close."""
+
     def __init__(self, path: str, mode: int, read_buffer: int, handle: Handler, count: Counter) -> None:
         if os.path.exists(path):
             raise OSError(f"Unixgram socket already exists: {path}")
-        self._path = path
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if read_buffer:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, read_buffer)
-        self._sock.bind(path)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, read_buffer)
+        sock.bind(path)
         os.chmod(path, mode)
-        self._handle = handle
-        self._count = count
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._receive, name="unixgram", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while True:
-            try:
-                packet = self._sock.recv(65535)
-            except OSError:
-                return
-            if self._closed.is_set():
-                return
-            self._count("statsd_exporter_unixgram_packets_total", 1)
-            self._handle(packet.split(b"\n"))
+        self._path = path
+        super().__init__(sock, handle, count, "statsd_exporter_unixgram_packets_total")
 
     def close(self) -> None:
-        self._closed.set()
-        close_socket(self._sock)
-        self._thread.join(timeout=2)
+        super().close()
         try:
             os.unlink(self._path)
         except FileNotFoundError:
