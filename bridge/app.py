@@ -147,8 +147,9 @@ class Bridge:
                     gauges[("statsd_exporter_metrics_total", (("type", kind),))] = float(created)
             if mapper.caching:
                 gauges[("statsd_metric_mapper_cache_length", ())] = float(mapper.cache_length)
-                gauges.setdefault(("statsd_metric_mapper_cache_gets_total", ()), 0.0)
-            families = pipeline.registry.collect(now) + self.stats.collect(gauges)
+            families = pipeline.registry.collect(now) + self.stats.collect(
+                gauges, cache_metrics=mapper.caching
+            )
         return render(families, openmetrics)
 
     def stop(self) -> None:

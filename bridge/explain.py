@@ -96,5 +96,5 @@ def main(argv: list[str]) -> int:
     registry = Registry()
     for line in _lines(args.lines):
         result = explain_line(line, settings, mapper, registry)
-        print(json.dumps(result, sort_keys=False) if args.json else describe(result, mapper), flush=True)
+        print(json.dumps(result) if args.json else describe(result, mapper), flush=True)
     return 0

@@ -7,6 +7,7 @@ import logging
 import socket
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from bridge.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics
 from bridge.settings import Address
@@ -18,8 +19,8 @@ LANDING = """<html><head><title>Airglow bridge</title></head><body><h1>Airglow s
 </body></html>"""
 
 
-class Routes:
-    """What the HTTP server calls; implemented by the Bridge."""
+class Routes(Protocol):
+    """What the HTTP server calls; the Bridge provides it."""
 
     telemetry_path: str
     enable_lifecycle: bool
@@ -99,13 +100,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _lifecycle(self) -> None:
         routes = self.server.routes
         path = self.path.split("?", 1)[0]
-        if not routes.enable_lifecycle or path not in ("/-/reload", "/-/quit"):
-            self._reply(
-                404 if path not in ("/-/reload", "/-/quit") else 403,
-                b"Lifecycle API is not enabled.\n"
-                if path in ("/-/reload", "/-/quit")
-                else b"404 page not found\n",
-            )
+        if path not in ("/-/reload", "/-/quit"):
+            self._reply(404, b"404 page not found\n")
+            return
+        if not routes.enable_lifecycle:
+            self._reply(403, b"Lifecycle API is not enabled.\n")
             return
         if path == "/-/reload":
             ok = routes.reload()

@@ -12,7 +12,7 @@ from bridge.registry import FamilySnapshot, Sample, render_labels
 
 Labels = tuple[tuple[str, str], ...]
 
-# name: (type, help, always shown at zero when it has no labels)
+# name: (type, help)
 CATALOGUE: dict[str, tuple[str, str]] = {
     "statsd_exporter_events_total": ("counter", "The total number of StatsD events seen."),
     "statsd_exporter_event_queue_flushed_total": (
@@ -80,6 +80,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "process_max_fds": ("gauge", "Maximum number of open file descriptors."),
 }
 
+CACHE_COUNTERS = ("statsd_metric_mapper_cache_gets_total", "statsd_metric_mapper_cache_hits_total")
 ALWAYS_PRESENT = (
     "statsd_exporter_event_queue_flushed_total",
     "statsd_exporter_events_unmapped_total",
@@ -126,10 +127,14 @@ class SelfMetrics:
                     totals[(name, labels)] = totals.get((name, labels), 0.0) + hits * amount
         return totals
 
-    def collect(self, gauges: dict[tuple[str, Labels], float]) -> list[FamilySnapshot]:
+    def collect(
+        self, gauges: dict[tuple[str, Labels], float], cache_metrics: bool = False
+    ) -> list[FamilySnapshot]:
+        """All self-metrics; unlabelled counters show at zero, as client_golang shows them."""
         totals = self.totals()
         totals.update(gauges)
-        for name in ALWAYS_PRESENT:
+        present = ALWAYS_PRESENT + (CACHE_COUNTERS if cache_metrics else ())
+        for name in present:
             totals.setdefault((name, ()), 0.0)
         totals[
             (

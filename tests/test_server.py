@@ -51,6 +51,11 @@ def test_udp_and_tcp_lines_with_self_metrics(bridge_factory) -> None:
     assert got[("statsd_exporter_lines_total", ())] == 5  # UDP: 3 lines incl. the empty tail; TCP: 2
     assert got[("statsd_exporter_sample_errors_total", (("reason", "malformed_line"),))] == 1
     assert got[("statsd_exporter_loaded_mappings", ())] == 21
+    assert got[("statsd_metric_mapper_cache_gets_total", ())] == 3  # one per mapped event
+    bridge.send_udp(b"airflow.pool.open_slots.default:4|g")
+    bridge.wait_for("airflow_pool_open_slots", 4, pool="default")
+    assert bridge.value("statsd_metric_mapper_cache_hits_total") == 1
+    assert bridge.value("statsd_metric_mapper_cache_gets_total") == 4
 
 
 def test_tcp_line_too_long_is_counted_and_closes_the_connection(bridge_factory) -> None:
