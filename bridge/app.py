@@ -15,7 +15,7 @@ from bridge.http_server import start_http
 from bridge.listeners import TCPListener, UnixgramListener, bind_socket, udp_listener
 from bridge.mapping import Mapper, MappingConfig, load_mapping_file, parse_mapping_yaml
 from bridge.pipeline import Pipeline
-from bridge.registry import Registry
+from bridge.registry import Limits, Registry
 from bridge.relay import Relay
 from bridge.selfmetrics import SelfMetrics
 from bridge.settings import PRESET_AIRFLOW, Settings
@@ -38,7 +38,8 @@ class Bridge:
         self.enable_lifecycle = settings.enable_lifecycle
         self.stats = SelfMetrics()
         config = load_mapping(settings)
-        self.pipeline = Pipeline(settings.parser, self._mapper(config), Registry(), self.stats)
+        registry = Registry(Limits(settings.series_limit, settings.series_limit_per_metric))
+        self.pipeline = Pipeline(settings.parser, self._mapper(config), registry, self.stats)
         self._listeners: list = []
         self._relay: Relay | None = None
         self._http = None
@@ -142,7 +143,15 @@ class Bridge:
                 ("statsd_exporter_event_queue_flushed_total", ()): float(pipeline.batches),
                 ("statsd_exporter_loaded_mappings", ()): float(len(mapper.config.rules)),
             }
-            for kind, created in pipeline.registry.vectors_created.items():
+            registry = pipeline.registry
+            gauges[("airglow_bridge_series", ())] = float(registry.series_total)
+            gauges[("airglow_bridge_series_limit", (("scope", "global"),))] = float(
+                registry.limits.global_series
+            )
+            gauges[("airglow_bridge_series_limit", (("scope", "per_metric"),))] = float(
+                registry.limits.per_metric
+            )
+            for kind, created in registry.vectors_created.items():
                 if created:
                     gauges[("statsd_exporter_metrics_total", (("type", kind),))] = float(created)
             if mapper.caching:

@@ -15,7 +15,14 @@ from collections.abc import Callable
 
 from bridge.line import GAUGE, ParsedLine, ParserOptions, parse_line
 from bridge.mapping import Mapper
-from bridge.registry import HISTOGRAM, SUMMARY, SUMMARY_RESERVOIR, Registry, TypeConflict
+from bridge.registry import (
+    HISTOGRAM,
+    SUMMARY,
+    SUMMARY_RESERVOIR,
+    Registry,
+    SeriesLimitExceeded,
+    TypeConflict,
+)
 from bridge.resolve import DROP, MAP, Resolution, resolve
 from bridge.selfmetrics import SelfMetrics
 
@@ -26,6 +33,8 @@ _VALUE_START = frozenset(b"0123456789.+-")
 _VALUE_END = frozenset(b"0123456789.")
 _UNIT_DIVISOR = {b"ms": 1000.0}
 _SUMMARY_INLINE_LIMIT = 2 * SUMMARY_RESERVOIR
+# Label values of airglow_bridge_series_dropped_total stay bounded under a name explosion.
+_DROPPED_NAMES_SHOWN = 1000
 
 
 class Pipeline:
@@ -50,6 +59,7 @@ class Pipeline:
         self._cache_limit = line_cache_size
         self.lines = 0
         self.batches = 0
+        self._dropped_names: set[str] = set()
 
     def swap_mapper(self, mapper: Mapper) -> None:
         """Reload: one assignment, and forget every cached resolution of the old mapping."""
@@ -182,9 +192,21 @@ class Pipeline:
                 (("metric_name", resolution.name), ("type", event_type)),
             )
             return None
+        except SeriesLimitExceeded as exceeded:
+            stats.inc(
+                "airglow_bridge_series_dropped_total",
+                (("limit", exceeded.scope), ("metric_name", self._dropped_name(resolution.name))),
+            )
+            return None
         _update(series, resolution, now)
         stats.inc("statsd_exporter_events_total", (("type", event_type),))
         return resolution, series
+
+    def _dropped_name(self, name: str) -> str:
+        if name in self._dropped_names or len(self._dropped_names) < _DROPPED_NAMES_SHOWN:
+            self._dropped_names.add(name)
+            return name
+        return "__other__"
 
     def _remember(
         self, key: bytes, line: bytes, parsed: ParsedLine, resolution: Resolution, series, repeat: int

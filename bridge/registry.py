@@ -165,13 +165,28 @@ class TypeConflict(Exception):
     """A name is already registered with another type (counted, never raised to a sender)."""
 
 
+class SeriesLimitExceeded(Exception):
+    """A new series would pass a limit; ``scope`` is "global" or "per_metric"."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Series limits (0: none). Past one, new series are dropped and counted; existing ones update."""
+
+    global_series: int = 0
+    per_metric: int = 0
+
+
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits = Limits()) -> None:
         self.families: dict[str, Family] = {}
         self.vectors_created = {COUNTER: 0, GAUGE: 0, HISTOGRAM: 0, SUMMARY: 0}
-
-    def series_count(self) -> int:
-        return sum(len(f.series) for f in self.families.values())
+        self.limits = limits
+        self.series_total = 0
 
     def get(
         self,
@@ -193,6 +208,7 @@ class Registry:
                 series.last_seen = now
                 return series
         self._check_conflicts(name, kind)
+        self._check_limits(family)
         if family is None:
             family = self.families[name] = Family(name, kind, help_text)
         names = tuple(k for k, _ in key)
@@ -201,7 +217,15 @@ class Registry:
             self.vectors_created[kind] += 1
         series = _new_series(kind, key, ttl, now, rule_options)
         family.series[key] = series
+        self.series_total += 1
         return series
+
+    def _check_limits(self, family: Family | None) -> None:
+        limits = self.limits
+        if limits.global_series and self.series_total >= limits.global_series:
+            raise SeriesLimitExceeded("global")
+        if limits.per_metric and family is not None and len(family.series) >= limits.per_metric:
+            raise SeriesLimitExceeded("per_metric")
 
     def _taken_by_other(self, name: str, kind: str) -> bool:
         family = self.families.get(name)
@@ -221,13 +245,20 @@ class Registry:
                     raise TypeConflict(name)
 
     def expire(self, now: float) -> int:
-        """Drop series whose TTL has passed; returns how many were dropped."""
+        """Drop series whose TTL has passed, and metrics left with none; returns how many series.
+
+        Forgetting an emptied metric keeps memory bounded when ids churn through metric names
+        (statsd_exporter keeps the name registered, so there the first type would still win).
+        """
         removed = 0
-        for family in self.families.values():
+        for name, family in list(self.families.items()):
             stale = [k for k, s in family.series.items() if s.ttl and s.last_seen + s.ttl < now]
             for key in stale:
                 del family.series[key]
             removed += len(stale)
+            if stale and not family.series:
+                del self.families[name]
+        self.series_total -= removed
         return removed
 
     def collect(self, now: float) -> list[FamilySnapshot]:

@@ -72,6 +72,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "A metric with a constant '1' value labeled by version, revision, branch, goversion from "
         "which statsd_exporter was built, and the goos and goarch for the build.",
     ),
+    "airglow_bridge_series": ("gauge", "Series currently held for mapped metrics."),
+    "airglow_bridge_series_limit": ("gauge", "Configured series limits (0: none), by scope."),
+    "airglow_bridge_series_dropped_total": (
+        "counter",
+        "Samples dropped because their new series would pass a series limit, by limit and metric name "
+        "(names beyond the first 1000 are counted as __other__).",
+    ),
     "process_cpu_seconds_total": ("counter", "Total user and system CPU time spent in seconds."),
     "process_resident_memory_bytes": ("gauge", "Resident memory size in bytes."),
     "process_virtual_memory_bytes": ("gauge", "Virtual memory size in bytes."),

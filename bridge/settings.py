@@ -12,6 +12,8 @@ from bridge.line import ParserOptions
 from bridge.mapping.durations import parse_go_duration
 
 PRESET_AIRFLOW = "airflow"
+DEFAULT_SERIES_LIMIT = 200_000
+DEFAULT_SERIES_LIMIT_PER_METRIC = 50_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Settings:
     check_config: bool
     log_level: int
     log_format: str
+    series_limit: int = 0
+    series_limit_per_metric: int = 0
 
 
 def parse_address(value: str, flag: str) -> Address:
@@ -190,6 +194,20 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
         help="Maximum relay output packet length.",
     )
     add("--debug.dump-fsm", dest="dump_fsm", default="", help="Accepted for compatibility; not supported.")
+    add(
+        "--airglow.series-limit",
+        dest="series_limit",
+        type=int,
+        default=DEFAULT_SERIES_LIMIT,
+        help="Most series held in all (0: no limit); samples for new series past it are dropped and counted.",
+    )
+    add(
+        "--airglow.series-limit-per-metric",
+        dest="series_limit_per_metric",
+        type=int,
+        default=DEFAULT_SERIES_LIMIT_PER_METRIC,
+        help="Most series of one metric name (0: no limit).",
+    )
     add("--check-config", dest="check_config", action="store_true", help="Check configuration and exit.")
     add("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
     add("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
@@ -211,6 +229,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         parse_go_duration(args.event_flush_interval)
     except ValueError as exc:
         raise ConfigError("--statsd.event-flush-interval", 0, str(exc)) from exc
+    for flag, value in (
+        ("--airglow.series-limit", args.series_limit),
+        ("--airglow.series-limit-per-metric", args.series_limit_per_metric),
+    ):
+        if value < 0:
+            raise ConfigError(flag, 0, "must be 0 (no limit) or more")
     for flag, value in (
         ("--statsd.udp-packet-queue-size", args.udp_packet_queue_size),
         ("--statsd.relay.packet-length", args.relay_packet_length),
@@ -246,6 +270,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "error": logging.ERROR,
         }[args.log_level],
         log_format=args.log_format,
+        series_limit=args.series_limit,
+        series_limit_per_metric=args.series_limit_per_metric,
     )
     if (
         not (settings.listen_udp or settings.listen_tcp or settings.listen_unixgram)
