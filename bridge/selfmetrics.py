@@ -116,9 +116,6 @@ class SelfMetrics:
     def inc(self, name: str, labels: Labels = (), amount: float = 1) -> None:
         self.values[(name, labels)] += amount
 
-    def set(self, name: str, labels: Labels, value: float) -> None:
-        self.values[(name, labels)] = value
-
     def outcome(self, increments: tuple[tuple[str, Labels, int], ...]) -> list[int]:
         """A shared hit counter for lines that always make the same increments (the fast path)."""
         counter = self._outcomes.get(increments)
