@@ -39,7 +39,9 @@ class Bridge:
         self.stats = SelfMetrics()
         config = load_mapping(settings)
         registry = Registry(Limits(settings.series_limit, settings.series_limit_per_metric))
-        self.pipeline = Pipeline(settings.parser, self._mapper(config), registry, self.stats)
+        self.pipeline = Pipeline(
+            settings.parser, self._mapper(config), registry, self.stats, settings.identity
+        )
         self._listeners: list = []
         self._relay: Relay | None = None
         self._http = None

@@ -20,7 +20,7 @@ def explain_line(line: str, settings: Settings, mapper: Mapper, registry: Regist
     parsed = parse_line(line.encode("utf-8", "surrogateescape"), settings.parser)
     samples, errors = [], list(parsed.errors)
     for event in parsed.events:
-        resolution = resolve(event, mapper)
+        resolution = resolve(settings.identity.apply(event), mapper)
         if resolution.error:
             errors.append(resolution.error)
             continue

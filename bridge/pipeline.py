@@ -13,6 +13,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable
 
+from bridge.fleet import NO_IDENTITY, FleetIdentity
 from bridge.line import GAUGE, ParsedLine, ParserOptions, parse_line
 from bridge.mapping import Mapper
 from bridge.registry import (
@@ -46,10 +47,12 @@ class Pipeline:
         mapper: Mapper,
         registry: Registry,
         stats: SelfMetrics,
+        identity: FleetIdentity = NO_IDENTITY,
         line_cache_size: int = 200_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.options = options
+        self.identity = identity
         self.mapper = mapper
         self.registry = registry
         self.stats = stats
@@ -162,7 +165,7 @@ class Pipeline:
         if mapper.caching:
             stats.inc("statsd_metric_mapper_cache_gets_total")
         hits_before = mapper.cache_hits
-        resolution = resolve(event, mapper)
+        resolution = resolve(self.identity.apply(event), mapper)
         if mapper.cache_hits != hits_before:
             stats.inc("statsd_metric_mapper_cache_hits_total")
         if resolution.action == DROP:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from dataclasses import dataclass
 
 from bridge import __version__
 from bridge.errors import ConfigError
+from bridge.fleet import FleetIdentity
 from bridge.line import ParserOptions
 from bridge.mapping.durations import parse_go_duration
 
@@ -45,8 +47,9 @@ class Settings:
     check_config: bool
     log_level: int
     log_format: str
-    series_limit: int = 0
-    series_limit_per_metric: int = 0
+    series_limit: int
+    series_limit_per_metric: int
+    identity: FleetIdentity
 
 
 def parse_address(value: str, flag: str) -> Address:
@@ -208,11 +211,43 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
         default=DEFAULT_SERIES_LIMIT_PER_METRIC,
         help="Most series of one metric name (0: no limit).",
     )
+    add(
+        "--airglow.deployment-label",
+        dest="deployment_label",
+        default="deployment",
+        help="Name of the label that tells deployments apart.",
+    )
+    add(
+        "--airglow.deployment",
+        dest="deployment",
+        default="",
+        help="Deployment for samples that carry none (a bridge serving one deployment).",
+    )
+    add(
+        "--airglow.deployment-from-prefix",
+        dest="deployment_from_prefix",
+        default="auto",
+        choices=["auto", "true", "false"],
+        help="Take the deployment from a statsd prefix other than 'airflow.' and rewrite it to 'airflow.' "
+        "(auto: on with the built-in preset, off with --statsd.mapping-config).",
+    )
     add("--check-config", dest="check_config", action="store_true", help="Check configuration and exit.")
     add("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
     add("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
     add("--version", action="version", version=f"airglow-bridge {__version__}")
     return parser
+
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+
+
+def _identity(args: argparse.Namespace) -> FleetIdentity:
+    if not _LABEL_NAME.match(args.deployment_label) or args.deployment_label.startswith("__"):
+        raise ConfigError("--airglow.deployment-label", 0, f"not a label name: {args.deployment_label!r}")
+    from_prefix = args.deployment_from_prefix == "true" or (
+        args.deployment_from_prefix == "auto" and not args.mapping_config
+    )
+    return FleetIdentity(args.deployment_label, args.deployment, from_prefix)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -272,6 +307,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         series_limit=args.series_limit,
         series_limit_per_metric=args.series_limit_per_metric,
+        identity=_identity(args),
     )
     if (
         not (settings.listen_udp or settings.listen_tcp or settings.listen_unixgram)

@@ -1,0 +1,62 @@
+"""Fleet identity: the deployment label from a tag, the statsd prefix, or the bridge's default."""
+
+from __future__ import annotations
+
+import pytest
+from test_exporter import Clock, samples, send
+
+from bridge.fleet import FleetIdentity
+from bridge.line import ParserOptions
+from bridge.mapping import Mapper, parse_mapping_yaml
+from bridge.pipeline import Pipeline
+from bridge.registry import Registry
+from bridge.selfmetrics import SelfMetrics
+
+MAPPING = "mappings:\n- match: airflow.ti.finish.*.*.*\n  name: ti_finish\n  labels:\n    dag_id: $1\n    state: $3\n"
+
+
+def pipeline_with(identity: FleetIdentity) -> Pipeline:
+    return Pipeline(
+        ParserOptions(),
+        Mapper(parse_mapping_yaml(MAPPING)),
+        Registry(),
+        SelfMetrics(),
+        identity,
+        clock=Clock(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "deployment"),
+    [
+        ("airflow.ti.finish.d.t.success:1|c|#deployment:tagged", "tagged"),
+        ("airflow.ti.finish.d.t.success,deployment=influx:1|c", "influx"),
+        ("prod-eu.ti.finish.d.t.success:1|c", "prod-eu"),
+        ("prod-eu.ti.finish.d.t.success:1|c|#deployment:tag-wins", "tag-wins"),
+        ("airflow.ti.finish.d.t.success:1|c", "fallback"),
+    ],
+)
+def test_deployment_in_order_tag_prefix_default(line: str, deployment: str) -> None:
+    pipeline = pipeline_with(FleetIdentity(default="fallback", from_prefix=True))
+    send(pipeline, line)
+    assert (
+        samples(pipeline)[("ti_finish", (("dag_id", "d"), ("deployment", deployment), ("state", "success")))]
+        == 1
+    )
+
+
+def test_label_name_is_configurable_and_prefix_off_leaves_names_alone() -> None:
+    pipeline = pipeline_with(FleetIdentity(label="airflow_deployment", from_prefix=False))
+    send(pipeline, "prod.ti.finish.d.t.success:1|c", "airflow.ti.finish.d.t.failed:1|c|#airflow_deployment:x")
+    got = samples(pipeline)
+    assert got[("prod_ti_finish_d_t_success", ())] == 1
+    assert got[("ti_finish", (("airflow_deployment", "x"), ("dag_id", "d"), ("state", "failed")))] == 1
+
+
+def test_one_bridge_serves_a_fleet() -> None:
+    pipeline = pipeline_with(FleetIdentity(from_prefix=True))
+    for deployment in ("alpha", "beta", "gamma"):
+        send(pipeline, *[f"{deployment}.ti.finish.d.t.success:1|c"] * 3)
+    got = samples(pipeline)
+    for deployment in ("alpha", "beta", "gamma"):
+        assert got[("ti_finish", (("dag_id", "d"), ("deployment", deployment), ("state", "success")))] == 3
