@@ -50,7 +50,7 @@ class Bridge:
         self._expiry_stop = threading.Event()
 
     def _mapper(self, config: MappingConfig) -> Mapper:
-        return Mapper(config, self.settings.cache_size, self.settings.cache_type)
+        return Mapper(config, self.settings.cache_size, self.settings.cache_type, self.settings.drop_unmapped)
 
     def start(self) -> None:
         """Serve HTTP first (so /-/ready can say 503), then bind every listener, then become ready."""

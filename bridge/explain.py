@@ -89,7 +89,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         settings = settings_from_args(args)
-        mapper = Mapper(load_mapping(settings), settings.cache_size, settings.cache_type)
+        mapper = Mapper(
+            load_mapping(settings), settings.cache_size, settings.cache_type, settings.drop_unmapped
+        )
     except ConfigError as exc:
         print(f"airglow-bridge explain: error: {exc}", file=sys.stderr)
         return 1

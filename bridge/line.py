@@ -15,7 +15,8 @@ COUNTER = "counter"
 GAUGE = "gauge"
 OBSERVER = "observer"
 
-_OBSERVER_UNITS = {"ms": 0.001, "h": 1.0, "d": 1.0}
+# Divisors to Prometheus base units; statsd_exporter divides milliseconds by 1000 (not * 0.001).
+_OBSERVER_UNITS = {"ms": 1000.0, "h": 1.0, "d": 1.0}
 _EXTENDED_AGGREGATE_TYPES = frozenset(_OBSERVER_UNITS)
 
 
@@ -38,6 +39,7 @@ class Event:
     value: float
     labels: dict[str, str]
     relative: bool = False
+    tag_style: str = ""  # "dogstatsd", "name" (InfluxDB, Librato, SignalFx) or "" when the sender set no tags
 
 
 @dataclass
@@ -72,6 +74,7 @@ def parse_line(raw: bytes | str, options: ParserOptions) -> ParsedLine:
         return result
     labels: dict[str, str] = {}
     name = _parse_name_and_tags(name_part, labels, result, options)
+    style = "name" if labels else ""
     dogstatsd = "|#" in rest
     if dogstatsd and labels:
         result.errors.append("mixed_tagging_styles")
@@ -81,7 +84,7 @@ def parse_line(raw: bytes | str, options: ParserOptions) -> ParsedLine:
         return result
     result.multi_sample = len(samples) > 1
     for sample in samples:
-        _parse_sample(sample, name, labels, result, options)
+        _parse_sample(sample, name, labels, style, result, options)
     return result
 
 
@@ -102,7 +105,7 @@ def _split_samples(rest: str, dogstatsd: bool, result: ParsedLine) -> list[str] 
 
 
 def _parse_sample(
-    sample: str, name: str, labels: dict[str, str], result: ParsedLine, options: ParserOptions
+    sample: str, name: str, labels: dict[str, str], style: str, result: ParsedLine, options: ParserOptions
 ) -> None:
     result.samples += 1
     components = sample.split("|")
@@ -135,6 +138,7 @@ def _parse_sample(
         elif head == "#":
             if options.dogstatsd:
                 _parse_tag_list(component[1:], ":", labels, result, strip_hash=True)
+                style = "dogstatsd"
         elif head == "c":
             if not (component.startswith("c:") and len(component) > 2):
                 result.errors.append("malformed_container_id")
@@ -146,7 +150,7 @@ def _parse_sample(
     if labels:
         result.tags += 1
     for _ in range(repeat):
-        event = _build_event(stat_type, name, value, relative, labels)
+        event = _build_event(stat_type, name, value, relative, labels, style if labels else "")
         if event is None:
             result.errors.append("illegal_event")
         else:
@@ -182,15 +186,17 @@ def _repeat_count(rate: float) -> int:
     return max(int(count), 0)
 
 
-def _build_event(stat_type: str, name: str, value: float, relative: bool, labels: dict) -> Event | None:
+def _build_event(
+    stat_type: str, name: str, value: float, relative: bool, labels: dict, style: str
+) -> Event | None:
     if stat_type == "c":
-        return Event(COUNTER, name, value, labels)
+        return Event(COUNTER, name, value, labels, tag_style=style)
     if stat_type == "g":
-        return Event(GAUGE, name, value, labels, relative)
+        return Event(GAUGE, name, value, labels, relative, style)
     unit = _OBSERVER_UNITS.get(stat_type)
     if unit is None:
         return None
-    return Event(OBSERVER, name, value * unit if unit != 1.0 else value, labels)
+    return Event(OBSERVER, name, value / unit, labels, tag_style=style)
 
 
 def _parse_name_and_tags(

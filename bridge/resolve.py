@@ -42,6 +42,8 @@ def resolve(event: Event, mapper: Mapper) -> Resolution:
     options = _observer_options(kind, rule, defaults)
     ttl = rule.ttl if rule else defaults.ttl
     labels = dict(event.labels)
+    if result is None and mapper.drop_unmapped:
+        return Resolution(DROP, "", kind, labels, event.value, event.relative, None, "", None, ttl)
     if result is None:
         return Resolution(
             UNMAPPED,
@@ -56,12 +58,14 @@ def resolve(event: Event, mapper: Mapper) -> Resolution:
             ttl,
             _value_error(event.kind, event.value),
         )
-    if rule.action == DROP:
+    if rule.action == DROP or _twin_dropped(rule, event):
         return Resolution(DROP, "", kind, labels, event.value, event.relative, rule, "", None, ttl)
     for key, value in result.labels:
         if not (rule.honor_labels and key in labels):
             labels[key] = value
     value = event.value * rule.scale if rule.scale is not None else event.value
+    if event.tag_style == "dogstatsd" and rule.airglow.dogstatsd_scale is not None:
+        value *= rule.airglow.dogstatsd_scale
     error = "empty_metric_name" if not result.name else _value_error(event.kind, value)
     return Resolution(
         MAP,
@@ -76,6 +80,13 @@ def resolve(event: Event, mapper: Mapper) -> Resolution:
         ttl,
         error,
     )
+
+
+def _twin_dropped(rule: Rule, event: Event) -> bool:
+    conditions = rule.airglow
+    if conditions.drop_if_tagged and event.tag_style:
+        return True
+    return any(tag not in event.labels for tag in conditions.require_tags)
 
 
 def _value_error(kind: str, value: float) -> str | None:

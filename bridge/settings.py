@@ -50,6 +50,7 @@ class Settings:
     series_limit: int
     series_limit_per_metric: int
     identity: FleetIdentity
+    drop_unmapped: bool
 
 
 def parse_address(value: str, flag: str) -> Address:
@@ -231,6 +232,13 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
         help="Take the deployment from a statsd prefix other than 'airflow.' and rewrite it to 'airflow.' "
         "(auto: on with the built-in preset, off with --statsd.mapping-config).",
     )
+    add(
+        "--airglow.unmapped",
+        dest="unmapped",
+        default="keep",
+        choices=["keep", "drop"],
+        help="Metrics no mapping rule matches: keep them under their escaped statsd name, or drop them.",
+    )
     add("--check-config", dest="check_config", action="store_true", help="Check configuration and exit.")
     add("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
     add("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
@@ -308,6 +316,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         series_limit=args.series_limit,
         series_limit_per_metric=args.series_limit_per_metric,
         identity=_identity(args),
+        drop_unmapped=args.unmapped == "drop",
     )
     if (
         not (settings.listen_udp or settings.listen_tcp or settings.listen_unixgram)

@@ -50,10 +50,12 @@ _RULE_KEYS = {
     "summary_options",
     "histogram_options",
     "scale",
+    "airglow",
 }
 _HISTOGRAM_KEYS = {"buckets", "native_histogram_bucket_factor", "native_histogram_max_buckets"}
 _SUMMARY_KEYS = {"quantiles", "max_age", "age_buckets", "buf_cap"}
 _QUANTILE_KEYS = {"quantile", "error"}
+_AIRGLOW_KEYS = {"drop_if_tagged", "require_tags", "dogstatsd_scale"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,20 @@ class SummaryOptions:
     quantiles: tuple[tuple[float, float], ...] = DEFAULT_QUANTILES
     max_age: float = DEFAULT_SUMMARY_MAX_AGE
     age_buckets: int = DEFAULT_SUMMARY_AGE_BUCKETS
+
+
+@dataclass(frozen=True)
+class TagConditions:
+    """Airglow's ``airglow:`` rule keys, for senders that emit one event under two names.
+
+    ``drop_if_tagged``: drop the sample when its sender set tags (its tagged twin is counted instead);
+    ``require_tags``: drop it unless these tags are present (the plain-statsd twin of a legacy name);
+    ``dogstatsd_scale``: multiply DogStatsD-tagged samples (senders that put seconds under ``|ms``).
+    """
+
+    drop_if_tagged: bool = False
+    require_tags: tuple[str, ...] = ()
+    dogstatsd_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,7 @@ class Rule:
     ttl: float = 0.0
     honor_labels: bool = False
     scale: float | None = None
+    airglow: TagConditions = TagConditions()
 
 
 @dataclass(frozen=True)
@@ -333,6 +350,22 @@ class _Reader:
             if "honor_labels" in items
             else False,
             scale=self.number(items["scale"], "scale") if "scale" in items else None,
+            airglow=self.tag_conditions(items["airglow"]) if "airglow" in items else TagConditions(),
+        )
+
+    def tag_conditions(self, node: yaml.Node) -> TagConditions:
+        items = self.mapping(node, _AIRGLOW_KEYS, "airglow")
+        tags = ()
+        if "require_tags" in items:
+            tags = tuple(self.string(t, "tag") for t in self.sequence(items["require_tags"], "require_tags"))
+        return TagConditions(
+            drop_if_tagged=self.boolean(items["drop_if_tagged"], "drop_if_tagged")
+            if "drop_if_tagged" in items
+            else False,
+            require_tags=tags,
+            dogstatsd_scale=self.number(items["dogstatsd_scale"], "dogstatsd_scale")
+            if "dogstatsd_scale" in items
+            else None,
         )
 
     def labels(self, node: yaml.Node | None) -> tuple[tuple[str, str], ...]:

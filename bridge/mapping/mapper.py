@@ -34,8 +34,15 @@ class _GlobRule:
 
 
 class Mapper:
-    def __init__(self, config: MappingConfig, cache_size: int = 1000, cache_type: str = "lru") -> None:
+    def __init__(
+        self,
+        config: MappingConfig,
+        cache_size: int = 1000,
+        cache_type: str = "lru",
+        drop_unmapped: bool = False,
+    ) -> None:
         self.config = config
+        self.drop_unmapped = drop_unmapped
         self._globs = GlobMatcher(ordering=not config.defaults.glob_disable_ordering)
         self._has_globs = False
         self._regexes = []
