@@ -13,22 +13,29 @@ from bridge.errors import ConfigError
 from bridge.exposition import render
 from bridge.http_server import start_http
 from bridge.listeners import TCPListener, UnixgramListener, bind_socket, udp_listener
-from bridge.mapping import Mapper, MappingConfig, load_mapping_file, parse_mapping_yaml
+from bridge.mapping import Mapper, MappingConfig, load_mapping_file, merge_configs, parse_mapping_yaml
 from bridge.pipeline import Pipeline
 from bridge.registry import Limits, Registry
 from bridge.relay import Relay
 from bridge.selfmetrics import SelfMetrics
-from bridge.settings import PRESET_AIRFLOW, Settings
+from bridge.settings import Settings
 
 log = logging.getLogger("bridge")
 
 
+def load_preset(name: str) -> MappingConfig:
+    text = resources.files("bridge.presets").joinpath(f"{name}.yml").read_text(encoding="utf-8")
+    return parse_mapping_yaml(text, f"<built-in preset {name}>")
+
+
 def load_mapping(settings: Settings) -> MappingConfig:
-    """The user's mapping file, or the built-in Airflow preset when none is given."""
+    """The user's mapping file, then the selected preset's rules (the file's rules come first)."""
+    configs = []
     if settings.mapping_config:
-        return load_mapping_file(settings.mapping_config)
-    text = resources.files("bridge.presets").joinpath(f"{PRESET_AIRFLOW}.yml").read_text(encoding="utf-8")
-    return parse_mapping_yaml(text, f"<built-in preset {PRESET_AIRFLOW}>")
+        configs.append(load_mapping_file(settings.mapping_config))
+    if settings.preset:
+        configs.append(load_preset(settings.preset))
+    return merge_configs(configs) if configs else MappingConfig("<no mapping>")
 
 
 class Bridge:
@@ -118,7 +125,7 @@ class Bridge:
             log.warning("Received reload but no mapping config to reload (the built-in preset is in use)")
             return True
         try:
-            mapper = self._mapper(load_mapping_file(self.settings.mapping_config))
+            mapper = self._mapper(load_mapping(self.settings))
         except ConfigError as exc:
             log.error("Error reloading config, keeping the previous mapping: %s", exc)
             self.count_reload("failure")

@@ -59,7 +59,7 @@ def describe(result: dict, mapper: Mapper) -> str:
         where = ""
         if sample["rule"] is not None:
             rule = mapper.config.rules[sample["rule"]]
-            where = f"  [rule {rule.index}, {mapper.config.source}:{rule.line}, match {rule.match!r}]"
+            where = f"  [rule {rule.index}, {rule.source}:{rule.line}, match {rule.match!r}]"
         if sample["action"] == "drop":
             out.append(f"  dropped{where}")
             continue

@@ -51,6 +51,7 @@ class Settings:
     series_limit_per_metric: int
     identity: FleetIdentity
     drop_unmapped: bool
+    preset: str
 
 
 def parse_address(value: str, flag: str) -> Address:
@@ -233,6 +234,14 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
         "(auto: on with the built-in preset, off with --statsd.mapping-config).",
     )
     add(
+        "--airglow.preset",
+        dest="preset",
+        default="auto",
+        choices=["auto", PRESET_AIRFLOW, "none"],
+        help="Built-in mapping: auto uses the Airflow preset without --statsd.mapping-config and none with "
+        "it; naming a preset with a mapping file adds its rules after the file's.",
+    )
+    add(
         "--airglow.unmapped",
         dest="unmapped",
         default="keep",
@@ -256,6 +265,12 @@ def _identity(args: argparse.Namespace) -> FleetIdentity:
         args.deployment_from_prefix == "auto" and not args.mapping_config
     )
     return FleetIdentity(args.deployment_label, args.deployment, from_prefix)
+
+
+def _preset(args: argparse.Namespace) -> str:
+    if args.preset == "auto":
+        return "" if args.mapping_config else PRESET_AIRFLOW
+    return "" if args.preset == "none" else args.preset
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -317,6 +332,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         series_limit_per_metric=args.series_limit_per_metric,
         identity=_identity(args),
         drop_unmapped=args.unmapped == "drop",
+        preset=_preset(args),
     )
     if (
         not (settings.listen_udp or settings.listen_tcp or settings.listen_unixgram)

@@ -146,3 +146,31 @@ def test_dogstatsd_seconds_timers_are_scaled() -> None:
     got = samples(pipeline)
     assert got[("airflow_scheduler_scheduler_loop_duration_seconds_sum", (("deployment", "prod"),))] == 0.25
     assert got[("airflow_scheduler_scheduler_loop_duration_seconds_sum", ())] == 0.25
+
+
+def _settings(*args: str):
+    return settings_from_args(build_parser().parse_args(list(args)))
+
+
+def test_a_users_file_alongside_the_preset_comes_first(tmp_path) -> None:
+    mapping = tmp_path / "mine.yml"
+    mapping.write_text("mappings:\n- match: airflow.ti.finish.*.*.*\n  name: my_finish\n  labels:\n    dag: $1\n")
+    config = load_mapping(_settings(f"--statsd.mapping-config={mapping}", "--airglow.preset=airflow"))
+    mapper = Mapper(config)
+    assert mapper.lookup("airflow.ti.finish.d.t.success", "counter").name == "my_finish"
+    assert mapper.lookup("airflow.ti.start.d.t", "counter").name == "airflow_ti_start_total"
+    assert config.rules[0].source == str(mapping) and config.rules[1].source == "<built-in preset airflow>"
+    assert [rule.index for rule in config.rules] == list(range(len(config.rules)))
+
+
+def test_preset_selection() -> None:
+    assert load_mapping(_settings()).rules == PRESET.rules
+    assert load_mapping(_settings("--airglow.preset=none")).rules == ()
+
+
+def test_unknown_metrics_kept_by_default_or_dropped(tmp_path) -> None:
+    for flag, expected in (("keep", {("something_else", ()): 1.0}), ("drop", {})):
+        mapper = Mapper(PRESET, drop_unmapped=_settings(f"--airglow.unmapped={flag}").drop_unmapped)
+        pipeline = Pipeline(ParserOptions(), mapper, Registry(), SelfMetrics(), clock=Clock())
+        send(pipeline, "something.else:1|c")
+        assert {k: v for k, v in samples(pipeline).items() if k[0] == "something_else"} == expected

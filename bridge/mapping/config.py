@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,7 @@ class Rule:
     honor_labels: bool = False
     scale: float | None = None
     airglow: TagConditions = TagConditions()
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,16 @@ class MappingConfig:
     source: str
     defaults: Defaults = Defaults()
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+
+
+def merge_configs(configs: list[MappingConfig]) -> MappingConfig:
+    """Rules of every config in order (earlier ones win), under the first config's defaults."""
+    rules = [rule for config in configs for rule in config.rules]
+    return MappingConfig(
+        " + ".join(c.source for c in configs),
+        configs[0].defaults,
+        tuple(replace(rule, index=index) for index, rule in enumerate(rules)),
+    )
 
 
 def load_mapping_file(path: str | Path) -> MappingConfig:
@@ -327,6 +338,7 @@ class _Reader:
         return Rule(
             index=index,
             line=line,
+            source=self.source,
             match=match,
             match_type=match_type,
             name=name,
