@@ -210,11 +210,14 @@ def _parse_name_and_tags(
         if (start != -1) != (end != -1):
             result.tag_errors += 1
             return name
-    for index, char in enumerate(name):
-        if (char == "#" and options.librato) or (char == "," and options.influxdb):
-            _parse_tag_list(name[index + 1 :], "=", labels, result)
-            return name[:index]
-    return name
+    starts = [
+        name.find(mark) for mark, enabled in (("#", options.librato), (",", options.influxdb)) if enabled
+    ]
+    index = min((i for i in starts if i >= 0), default=-1)
+    if index < 0:
+        return name
+    _parse_tag_list(name[index + 1 :], "=", labels, result)
+    return name[:index]
 
 
 def _parse_tag_list(

@@ -154,7 +154,9 @@ def _settings(*args: str):
 
 def test_a_users_file_alongside_the_preset_comes_first(tmp_path) -> None:
     mapping = tmp_path / "mine.yml"
-    mapping.write_text("mappings:\n- match: airflow.ti.finish.*.*.*\n  name: my_finish\n  labels:\n    dag: $1\n")
+    mapping.write_text(
+        "mappings:\n- match: airflow.ti.finish.*.*.*\n  name: my_finish\n  labels:\n    dag: $1\n"
+    )
     config = load_mapping(_settings(f"--statsd.mapping-config={mapping}", "--airglow.preset=airflow"))
     mapper = Mapper(config)
     assert mapper.lookup("airflow.ti.finish.d.t.success", "counter").name == "my_finish"
