@@ -15,6 +15,7 @@ from bridge.http_server import start_http
 from bridge.listeners import TCPListener, UnixgramListener, bind_socket, udp_listener
 from bridge.mapping import Mapper, MappingConfig, load_mapping_file, merge_configs, parse_mapping_yaml
 from bridge.pipeline import Pipeline
+from bridge.pods import PodDirectory
 from bridge.registry import Limits, Registry
 from bridge.relay import Relay
 from bridge.selfmetrics import SelfMetrics
@@ -51,6 +52,7 @@ class Bridge:
         )
         self._listeners: list = []
         self._relay: Relay | None = None
+        self._pods: PodDirectory | None = None
         self._http = None
         self._ready = False
         self.stopped = threading.Event()
@@ -63,6 +65,9 @@ class Bridge:
         """Serve HTTP first (so /-/ready can say 503), then bind every listener, then become ready."""
         self._http = start_http(self.settings.web_listen, self)
         threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
+        if self.settings.pod_lookup is not None:
+            self._pods = PodDirectory(self.settings.pod_lookup)
+            self._pods.start()
         if self.settings.relay_address:
             self._relay = Relay(
                 self.settings.relay_address, self.settings.relay_packet_length, self.stats, self.pipeline.lock
@@ -103,10 +108,11 @@ class Bridge:
                 )
             )
 
-    def handle_lines(self, lines: list[bytes]) -> None:
+    def handle_lines(self, lines: list[bytes], source: str | None = None) -> None:
         if self._relay is not None:
             self._relay.relay(lines)
-        self.pipeline.process(lines)
+        pods = self._pods
+        self.pipeline.process(lines, pods.deployment_for(source) if pods is not None else None)
 
     def count(self, name: str, amount: int) -> None:
         with self.pipeline.lock:
@@ -177,6 +183,8 @@ class Bridge:
             listener.close()
         if self._relay is not None:
             self._relay.close()
+        if self._pods is not None:
+            self._pods.close()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()

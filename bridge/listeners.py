@@ -22,8 +22,17 @@ log = logging.getLogger("bridge.listeners")
 TCP_MAX_LINE = 4096
 _RECV_SIZE = 65536
 
-Handler = Callable[[list[bytes]], None]
+# A batch of lines and the sender's IP address (None for a Unix socket).
+Handler = Callable[[list[bytes], str | None], None]
 Counter = Callable[[str, int], None]
+
+
+def sender_ip(address) -> str | None:
+    """The IP of a socket peer; IPv4 senders on a dual-stack socket arrive as ::ffff:a.b.c.d."""
+    if not isinstance(address, tuple):
+        return None
+    host = address[0]
+    return host[7:] if host.startswith("::ffff:") else host
 
 
 def close_socket(sock: socket.socket) -> None:
@@ -66,7 +75,7 @@ class DatagramListener:
         self._handle = handle
         self._count = count
         self._packets_metric = packets_metric
-        self._queue: queue.Queue[bytes | None] | None = (
+        self._queue: queue.Queue[tuple[bytes, str | None] | None] | None = (
             queue.Queue(maxsize=queue_size) if queue_size else None
         )
         self._threads = [
@@ -82,25 +91,27 @@ class DatagramListener:
     def _receive(self) -> None:
         while True:
             try:
-                packet = self._sock.recv(65535)
+                packet, address = self._sock.recvfrom(65535)
             except OSError:
                 break
             if self._closed.is_set():
                 break
             self._count(self._packets_metric, 1)
+            source = sender_ip(address)
             if self._queue is None:
-                self._handle(packet.split(b"\n"))
+                self._handle(packet.split(b"\n"), source)
                 continue
             try:
-                self._queue.put_nowait(packet)
+                self._queue.put_nowait((packet, source))
             except queue.Full:
                 self._count("statsd_exporter_udp_packet_drops_total", 1)
         if self._queue is not None:
             self._queue.put(None)
 
     def _parse(self) -> None:
-        while (packet := self._queue.get()) is not None:
-            self._handle(packet.split(b"\n"))
+        while (item := self._queue.get()) is not None:
+            packet, source = item
+            self._handle(packet.split(b"\n"), source)
 
     def close(self) -> None:
         self._closed.set()
@@ -152,23 +163,24 @@ class TCPListener:
     def _accept(self) -> None:
         while not self._closed.is_set():
             try:
-                conn, _ = self._sock.accept()
+                conn, address = self._sock.accept()
             except OSError:
                 return
             with self._lock:
                 self._connections.add(conn)
-            threading.Thread(target=self._serve, args=(conn,), name="tcp-conn", daemon=True).start()
+            source = sender_ip(address)
+            threading.Thread(target=self._serve, args=(conn, source), name="tcp-conn", daemon=True).start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: socket.socket, source: str | None) -> None:
         self._count("statsd_exporter_tcp_connections_total", 1)
         try:
-            self._read_lines(conn)
+            self._read_lines(conn, source)
         finally:
             with self._lock:
                 self._connections.discard(conn)
             conn.close()
 
-    def _read_lines(self, conn: socket.socket) -> None:
+    def _read_lines(self, conn: socket.socket, source: str | None) -> None:
         pending = b""
         while True:
             try:
@@ -179,28 +191,28 @@ class TCPListener:
                 return
             if not chunk:
                 if pending:
-                    self._handle([_strip_cr(pending)])
+                    self._handle([_strip_cr(pending)], source)
                 return
             data = pending + chunk
             lines = data.split(b"\n")
             pending = lines.pop()
             if b"\r" in data:
                 lines = [_strip_cr(line) for line in lines]
-            if not self._deliver(lines) or len(pending) >= TCP_MAX_LINE:
+            if not self._deliver(lines, source) or len(pending) >= TCP_MAX_LINE:
                 if len(pending) >= TCP_MAX_LINE:
                     self._count("statsd_exporter_tcp_too_long_lines_total", 1)
                 return
 
-    def _deliver(self, lines: list[bytes]) -> bool:
+    def _deliver(self, lines: list[bytes], source: str | None) -> bool:
         """Hand over complete lines; stop at the first too-long one, which closes the connection."""
         for index, line in enumerate(lines):
             if len(line) >= TCP_MAX_LINE:
                 if index:
-                    self._handle(lines[:index])
+                    self._handle(lines[:index], source)
                 self._count("statsd_exporter_tcp_too_long_lines_total", 1)
                 return False
         if lines:
-            self._handle(lines)
+            self._handle(lines, source)
         return True
 
     def close(self) -> None:

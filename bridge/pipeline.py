@@ -77,8 +77,11 @@ class Pipeline:
                 self._cache = {}
             return removed
 
-    def process(self, lines: list[bytes]) -> None:
+    def process(self, lines: list[bytes], pod_deployment: str | None = None) -> None:
+        """Apply a batch of lines; ``pod_deployment`` is the sender pod's deployment, when looked up."""
         now = self._clock()
+        # The sender's deployment changes what a line resolves to, so it is part of the cache key.
+        source = pod_deployment.encode() + b"\0" if pod_deployment else b""
         with self.lock:
             self.lines += len(lines)
             self.batches += 1
@@ -87,30 +90,30 @@ class Pipeline:
                 colon = line.find(b":")
                 bar = line.find(b"|", colon)
                 if colon <= 0 or bar < 0:
-                    self._slow(line, None, now)
+                    self._slow(line, None, now, pod_deployment)
                     continue
-                key = line[:colon] + line[bar:]
+                key = source + line[:colon] + line[bar:] if source else line[:colon] + line[bar:]
                 entry = cache.get(key)
                 if entry is None:
-                    self._slow(line, key, now)
+                    self._slow(line, key, now, pod_deployment)
                     continue
                 text = line[colon + 1 : bar]
                 if not text or text[0] not in _VALUE_START or text[-1] not in _VALUE_END:
-                    self._slow(line, None, now)
+                    self._slow(line, None, now, pod_deployment)
                     continue
                 try:
                     value = float(text)
                 except ValueError:
-                    self._slow(line, None, now)
+                    self._slow(line, None, now, pod_deployment)
                     continue
                 code, series, divisor, scale, repeat, hits = entry
                 value = value / divisor * scale
                 if value - value != 0:
-                    self._slow(line, None, now)
+                    self._slow(line, None, now, pod_deployment)
                     continue
                 if code == _COUNTER:
                     if value < 0:
-                        self._slow(line, None, now)
+                        self._slow(line, None, now, pod_deployment)
                         continue
                     series.value += value
                 elif code == _GAUGE:
@@ -136,10 +139,10 @@ class Pipeline:
                     series.last_seen = now
                 hits[0] += 1
 
-    def _slow(self, line: bytes, key: bytes | None, now: float) -> None:
+    def _slow(self, line: bytes, key: bytes | None, now: float, pod_deployment: str | None) -> None:
         parsed = parse_line(line, self.options)
         self._count_parse(parsed)
-        applied = [self._apply(event, now) for event in parsed.events]
+        applied = [self._apply(event, now, pod_deployment) for event in parsed.events]
         if key is None or parsed.errors or parsed.multi_sample or not applied:
             return
         if any(a is None or a[1] is not applied[0][1] for a in applied):
@@ -158,14 +161,14 @@ class Pipeline:
         if parsed.tag_errors:
             stats.inc("statsd_exporter_tag_errors_total", (), parsed.tag_errors)
 
-    def _apply(self, event, now: float) -> tuple[Resolution, object] | None:
+    def _apply(self, event, now: float, pod_deployment: str | None) -> tuple[Resolution, object] | None:
         """Apply one event to the registry; returns what a cache entry needs, None if it failed."""
         stats = self.stats
         mapper = self.mapper
         if mapper.caching:
             stats.inc("statsd_metric_mapper_cache_gets_total")
         hits_before = mapper.cache_hits
-        resolution = resolve(self.identity.apply(event), mapper)
+        resolution = resolve(self.identity.apply(event, pod_deployment), mapper)
         if mapper.cache_hits != hits_before:
             stats.inc("statsd_metric_mapper_cache_hits_total")
         if resolution.action == DROP:

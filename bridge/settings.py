@@ -12,6 +12,7 @@ from bridge.errors import ConfigError
 from bridge.fleet import FleetIdentity
 from bridge.line import ParserOptions
 from bridge.mapping.durations import parse_go_duration
+from bridge.pods import PodLookupSettings
 
 PRESET_AIRFLOW = "airflow"
 DEFAULT_SERIES_LIMIT = 200_000
@@ -52,6 +53,7 @@ class Settings:
     identity: FleetIdentity
     drop_unmapped: bool
     preset: str
+    pod_lookup: PodLookupSettings | None
 
 
 def parse_address(value: str, flag: str) -> Address:
@@ -241,6 +243,31 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
         help="Built-in mapping: auto uses the Airflow preset without --statsd.mapping-config and none with "
         "it; naming a preset with a mapping file adds its rules after the file's.",
     )
+    _add_bool(
+        parser,
+        "airglow.pod-lookup",
+        False,
+        "Take the deployment of untagged samples from the sender's pod, found by source IP through the "
+        "Kubernetes API (one watch of pods; needs get/list/watch on pods).",
+    )
+    add(
+        "--airglow.pod-lookup-label",
+        dest="pod_lookup_label",
+        default="release",
+        help="Pod label whose value is the deployment; empty: the pod's namespace.",
+    )
+    add(
+        "--airglow.pod-lookup-namespace",
+        dest="pod_lookup_namespace",
+        default="",
+        help="Watch pods of this namespace only (a Role suffices); empty: every namespace (a ClusterRole).",
+    )
+    add(
+        "--airglow.kubeconfig",
+        dest="kubeconfig",
+        default="",
+        help="Kubeconfig for the pod lookup; empty: the in-cluster service account.",
+    )
     add(
         "--airglow.unmapped",
         dest="unmapped",
@@ -333,6 +360,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         identity=_identity(args),
         drop_unmapped=args.unmapped == "drop",
         preset=_preset(args),
+        pod_lookup=PodLookupSettings(args.pod_lookup_label, args.pod_lookup_namespace, args.kubeconfig)
+        if args.airglow_pod_lookup == "true"
+        else None,
     )
     if (
         not (settings.listen_udp or settings.listen_tcp or settings.listen_unixgram)
