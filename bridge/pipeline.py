@@ -222,11 +222,10 @@ class Pipeline:
             self._cache = {}
         unit = line[line.find(b"|") + 1 :].split(b"|", 1)[0]
         divisor = parsed.counter_rate if resolution.kind == "counter" else _UNIT_DIVISOR.get(unit, 1.0)
-        scale = resolution.rule.scale if resolution.rule and resolution.rule.scale is not None else 1.0
         increments = self._increments(parsed, resolution, repeat)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
         hits = self.stats.outcome(increments)
-        self._cache[key] = (code, series, divisor, scale, repeat, hits)
+        self._cache[key] = (code, series, divisor, resolution.scale, repeat, hits)
 
     def _increments(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> tuple:
         increments = [("statsd_exporter_samples_total", (), 1)]

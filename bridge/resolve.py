@@ -32,6 +32,7 @@ class Resolution:
     options: HistogramOptions | SummaryOptions | None
     ttl: float
     error: str | None = None
+    scale: float = 1.0
 
 
 def resolve(event: Event, mapper: Mapper) -> Resolution:
@@ -63,9 +64,8 @@ def resolve(event: Event, mapper: Mapper) -> Resolution:
     for key, value in result.labels:
         if not (rule.honor_labels and key in labels):
             labels[key] = value
-    value = event.value * rule.scale if rule.scale is not None else event.value
-    if event.tag_style == "dogstatsd" and rule.airglow.dogstatsd_scale is not None:
-        value *= rule.airglow.dogstatsd_scale
+    scale = _scale(rule, event)
+    value = event.value * scale if scale != 1.0 else event.value
     error = "empty_metric_name" if not result.name else _value_error(event.kind, value)
     return Resolution(
         MAP,
@@ -79,7 +79,16 @@ def resolve(event: Event, mapper: Mapper) -> Resolution:
         options,
         ttl,
         error,
+        scale,
     )
+
+
+def _scale(rule: Rule, event: Event) -> float:
+    """One factor, so that a cached line (value / divisor * scale) computes exactly what this path does."""
+    scale = rule.scale if rule.scale is not None else 1.0
+    if event.tag_style == "dogstatsd" and rule.airglow.dogstatsd_scale is not None:
+        scale *= rule.airglow.dogstatsd_scale
+    return scale
 
 
 def _twin_dropped(rule: Rule, event: Event) -> bool:

@@ -79,3 +79,47 @@ def test_line_cache_never_changes_the_outcome(lines: list[bytes]) -> None:
         fresh.process([line])
     assert render(cached.registry.collect(0.0), False) == render(fresh.registry.collect(0.0), False)
     assert cached.stats.totals() == fresh.stats.totals()
+
+
+AIRFLOW_LINES = [
+    b"airflow.ti.finish.d.t.success:1|c",
+    b"airflow.ti.finish:1|c|#dag_id:d,task_id:t,state:failed",
+    b"prod.dag.d.grp.t.duration:1500|ms",
+    b"airflow.scheduler.scheduler_loop_duration:0.2|ms|#deployment:x",
+    b"airflow.pool.open_slots,pool_name=p:3|g",
+    b"airflow.executor.open_slots.K8s:+2|g",
+    b"airflow.unknown.thing:1|c",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(AIRFLOW_LINES) | mutated_lines(), min_size=1, max_size=20))
+def test_line_cache_never_changes_the_outcome_with_the_airflow_preset(lines: list[bytes]) -> None:
+    from test_airflow_preset import PRESET
+    from test_exporter import Clock
+
+    from bridge.fleet import FleetIdentity
+    from bridge.line import ParserOptions
+    from bridge.mapping import Mapper
+    from bridge.pipeline import Pipeline
+    from bridge.registry import Registry
+    from bridge.selfmetrics import SelfMetrics
+
+    def fresh_pipeline() -> Pipeline:
+        return Pipeline(
+            ParserOptions(),
+            Mapper(PRESET),
+            Registry(),
+            SelfMetrics(),
+            FleetIdentity(from_prefix=True),
+            clock=Clock(),
+        )
+
+    cached, fresh = fresh_pipeline(), fresh_pipeline()
+    flat = [line for raw in lines for line in raw.split(b"\n")] * 2
+    cached.process(flat)
+    for line in flat:
+        fresh._cache = {}
+        fresh.process([line])
+    assert render(cached.registry.collect(0.0), False) == render(fresh.registry.collect(0.0), False)
+    assert cached.stats.totals() == fresh.stats.totals()
