@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_exporter import make_pipeline
+from test_airflow_preset import PRESET
+from test_exporter import Clock, make_pipeline
 
 from bridge.exposition import render
+from bridge.fleet import FleetIdentity
+from bridge.line import ParserOptions
+from bridge.mapping import Mapper
+from bridge.pipeline import Pipeline
+from bridge.registry import Registry
+from bridge.selfmetrics import SelfMetrics
 
 VALID = [
     b"airflow.ti.finish.dag.task.success:1|c",
@@ -95,16 +102,6 @@ AIRFLOW_LINES = [
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(AIRFLOW_LINES) | mutated_lines(), min_size=1, max_size=20))
 def test_line_cache_never_changes_the_outcome_with_the_airflow_preset(lines: list[bytes]) -> None:
-    from test_airflow_preset import PRESET
-    from test_exporter import Clock
-
-    from bridge.fleet import FleetIdentity
-    from bridge.line import ParserOptions
-    from bridge.mapping import Mapper
-    from bridge.pipeline import Pipeline
-    from bridge.registry import Registry
-    from bridge.selfmetrics import SelfMetrics
-
     def fresh_pipeline() -> Pipeline:
         return Pipeline(
             ParserOptions(),
