@@ -52,7 +52,9 @@ class ParsedLine:
     tags: int = 0
     tag_errors: int = 0
     multi_sample: bool = False
-    counter_rate: float = 1.0
+    # What the line's value was divided by (counter rate, timer unit), so a cached line can repeat it;
+    # None when that took more than one division (several @rates), which the cache cannot repeat exactly.
+    divisor: float | None = 1.0
 
 
 def parse_line(raw: bytes | str, options: ParserOptions) -> ParsedLine:
@@ -124,6 +126,7 @@ def _parse_sample(
         result.errors.append("malformed_component")
         return
     repeat = 1
+    divisor: float | None = _OBSERVER_UNITS.get(stat_type, 1.0)
     for component in extra:
         head = component[0]
         if head == "@":
@@ -132,7 +135,7 @@ def _parse_sample(
                 continue
             if stat_type == "c":
                 value /= rate
-                result.counter_rate = rate
+                divisor = rate if divisor == 1.0 else None
             elif stat_type in _OBSERVER_UNITS:
                 repeat = _repeat_count(rate)
         elif head == "#":
@@ -149,6 +152,7 @@ def _parse_sample(
             return
     if labels:
         result.tags += 1
+    result.divisor = divisor
     for _ in range(repeat):
         event = _build_event(stat_type, name, value, relative, labels, style if labels else "")
         if event is None:

@@ -32,7 +32,6 @@ _KIND_CODES = {"counter": _COUNTER, "gauge": _GAUGE, HISTOGRAM: _HISTOGRAM, SUMM
 _EVENT_TYPE = {"counter": "counter", "gauge": "gauge", HISTOGRAM: "observer", SUMMARY: "observer"}
 _VALUE_START = frozenset(b"0123456789.+-")
 _VALUE_END = frozenset(b"0123456789.")
-_UNIT_DIVISOR = {b"ms": 1000.0}
 _SUMMARY_INLINE_LIMIT = 2 * SUMMARY_RESERVOIR
 # Label values of airglow_bridge_series_dropped_total stay bounded under a name explosion.
 _DROPPED_NAMES_SHOWN = 1000
@@ -71,11 +70,13 @@ class Pipeline:
             self._cache = {}
 
     def expire(self) -> int:
+        """Drop expired series, and only the cached lines that pointed at them."""
         with self.lock:
             removed = self.registry.expire(self._clock())
             if removed:
-                self._cache = {}
-            return removed
+                dead = {id(series) for series in removed}
+                self._cache = {key: entry for key, entry in self._cache.items() if id(entry[1]) not in dead}
+            return len(removed)
 
     def process(self, lines: list[bytes], pod_deployment: str | None = None) -> None:
         """Apply a batch of lines; ``pod_deployment`` is the sender pod's deployment, when looked up."""
@@ -148,7 +149,7 @@ class Pipeline:
         if any(a is None or a[1] is not applied[0][1] for a in applied):
             return
         resolution, series = applied[0]
-        self._remember(key, line, parsed, resolution, series, len(applied))
+        self._remember(key, parsed, resolution, series, len(applied))
 
     def _count_parse(self, parsed: ParsedLine) -> None:
         stats = self.stats
@@ -215,17 +216,17 @@ class Pipeline:
         return "__other__"
 
     def _remember(
-        self, key: bytes, line: bytes, parsed: ParsedLine, resolution: Resolution, series, repeat: int
+        self, key: bytes, parsed: ParsedLine, resolution: Resolution, series, repeat: int
     ) -> None:
         """Cache the line's resolution, with the increments one more such line makes."""
         if len(self._cache) >= self._cache_limit:
             self._cache = {}
-        unit = line[line.find(b"|") + 1 :].split(b"|", 1)[0]
-        divisor = parsed.counter_rate if resolution.kind == "counter" else _UNIT_DIVISOR.get(unit, 1.0)
+        if parsed.divisor is None:
+            return
         increments = self._increments(parsed, resolution, repeat)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
         hits = self.stats.outcome(increments)
-        self._cache[key] = (code, series, divisor, resolution.scale, repeat, hits)
+        self._cache[key] = (code, series, parsed.divisor, resolution.scale, repeat, hits)
 
     def _increments(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> tuple:
         increments = [("statsd_exporter_samples_total", (), 1)]

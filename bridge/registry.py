@@ -244,21 +244,19 @@ class Registry:
                 if self._taken_by_other(name + suffix, kind):
                     raise TypeConflict(name)
 
-    def expire(self, now: float) -> int:
-        """Drop series whose TTL has passed, and metrics left with none; returns how many series.
+    def expire(self, now: float) -> list[Series]:
+        """Drop series whose TTL has passed, and metrics left with none; returns the dropped series.
 
         Forgetting an emptied metric keeps memory bounded when ids churn through metric names
         (statsd_exporter keeps the name registered, so there the first type would still win).
         """
-        removed = 0
+        removed: list[Series] = []
         for name, family in list(self.families.items()):
             stale = [k for k, s in family.series.items() if s.ttl and s.last_seen + s.ttl < now]
-            for key in stale:
-                del family.series[key]
-            removed += len(stale)
+            removed.extend(family.series.pop(key) for key in stale)
             if stale and not family.series:
                 del self.families[name]
-        self.series_total -= removed
+        self.series_total -= len(removed)
         return removed
 
     def collect(self, now: float) -> list[FamilySnapshot]:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_airflow_preset import PRESET
-from test_exporter import Clock, make_pipeline
+from test_airflow_preset import preset_pipeline
+from test_exporter import make_pipeline
 
 from bridge.exposition import render
-from bridge.fleet import FleetIdentity
-from bridge.line import ParserOptions
-from bridge.mapping import Mapper
 from bridge.pipeline import Pipeline
-from bridge.registry import Registry
-from bridge.selfmetrics import SelfMetrics
 
 VALID = [
     b"airflow.ti.finish.dag.task.success:1|c",
@@ -75,10 +72,9 @@ def test_never_raises_and_accounts_for_every_line(lines: list[bytes]) -> None:
     render(pipeline.registry.collect(0.0), False)
 
 
-@settings(max_examples=200, deadline=None)
-@given(LINES)
-def test_line_cache_never_changes_the_outcome(lines: list[bytes]) -> None:
-    cached, fresh = make_pipeline(MAPPING), make_pipeline(MAPPING)
+def assert_cache_changes_nothing(make: Callable[[], Pipeline], lines: list[bytes]) -> None:
+    """Every line twice through one pipeline, and one by one through another with its cache cleared."""
+    cached, fresh = make(), make()
     flat = [line for raw in lines for line in raw.split(b"\n")] * 2
     cached.process(flat)
     for line in flat:
@@ -86,6 +82,12 @@ def test_line_cache_never_changes_the_outcome(lines: list[bytes]) -> None:
         fresh.process([line])
     assert render(cached.registry.collect(0.0), False) == render(fresh.registry.collect(0.0), False)
     assert cached.stats.totals() == fresh.stats.totals()
+
+
+@settings(max_examples=200, deadline=None)
+@given(LINES)
+def test_line_cache_never_changes_the_outcome(lines: list[bytes]) -> None:
+    assert_cache_changes_nothing(lambda: make_pipeline(MAPPING), lines)
 
 
 AIRFLOW_LINES = [
@@ -102,21 +104,4 @@ AIRFLOW_LINES = [
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(AIRFLOW_LINES) | mutated_lines(), min_size=1, max_size=20))
 def test_line_cache_never_changes_the_outcome_with_the_airflow_preset(lines: list[bytes]) -> None:
-    def fresh_pipeline() -> Pipeline:
-        return Pipeline(
-            ParserOptions(),
-            Mapper(PRESET),
-            Registry(),
-            SelfMetrics(),
-            FleetIdentity(from_prefix=True),
-            clock=Clock(),
-        )
-
-    cached, fresh = fresh_pipeline(), fresh_pipeline()
-    flat = [line for raw in lines for line in raw.split(b"\n")] * 2
-    cached.process(flat)
-    for line in flat:
-        fresh._cache = {}
-        fresh.process([line])
-    assert render(cached.registry.collect(0.0), False) == render(fresh.registry.collect(0.0), False)
-    assert cached.stats.totals() == fresh.stats.totals()
+    assert_cache_changes_nothing(preset_pipeline, lines)
