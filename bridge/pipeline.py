@@ -215,9 +215,7 @@ class Pipeline:
             return name
         return "__other__"
 
-    def _remember(
-        self, key: bytes, parsed: ParsedLine, resolution: Resolution, series, repeat: int
-    ) -> None:
+    def _remember(self, key: bytes, parsed: ParsedLine, resolution: Resolution, series, repeat: int) -> None:
         """Cache the line's resolution, with the increments one more such line makes."""
         if len(self._cache) >= self._cache_limit:
             self._cache = {}
