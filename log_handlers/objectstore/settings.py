@@ -1,0 +1,84 @@
+"""Object-store remote logging settings, validated once when a handler is built."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from log_handlers.errors import LogConfigError
+from log_handlers.objectstore.shipper import ShippingPolicy
+from log_handlers.redact import redact
+
+AIRGLOW_SCHEME_PREFIX = "airglow+"
+SUPPORTED_PROTOCOLS = ("s3", "gs", "gcs", "abfs", "abfss", "az", "file", "memory")
+_POLICY_FIELDS = {f.name for f in fields(ShippingPolicy)}
+
+
+@dataclass(frozen=True)
+class ObjectStoreLogSettings:
+    """Where logs go and how they are shipped.
+
+    ``remote_base`` is an fsspec URL; ``airglow+s3://…`` (the form Airflow's provider dispatch routes to
+    Airglow) is accepted and means ``s3://…``. ``storage_options`` are passed to fsspec and never logged.
+    """
+
+    remote_base: str
+    base_log_folder: Path
+    policy: ShippingPolicy = ShippingPolicy()
+    delete_local_copy: bool = False
+    conn_id: str | None = None
+    storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        remote_base: str,
+        base_log_folder: str | Path,
+        *,
+        delete_local_copy: bool = False,
+        conn_id: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        **shipping: Any,
+    ) -> ObjectStoreLogSettings:
+        return cls(
+            remote_base=_remote_base(remote_base),
+            base_log_folder=Path(base_log_folder),
+            policy=_policy(shipping),
+            delete_local_copy=bool(delete_local_copy),
+            conn_id=conn_id or None,
+            storage_options=dict(storage_options or {}),
+        )
+
+    @property
+    def protocol(self) -> str:
+        return self.remote_base.split("://", 1)[0]
+
+
+def _remote_base(url: str) -> str:
+    url = url.strip().removeprefix(AIRGLOW_SCHEME_PREFIX).rstrip("/")
+    protocol, sep, rest = url.partition("://")
+    if not sep or protocol not in SUPPORTED_PROTOCOLS or not rest.strip("/"):
+        raise LogConfigError(
+            "remote_base_log_folder",
+            f"{redact(url)!r} is not a URL of a supported store ({', '.join(p + '://' for p in SUPPORTED_PROTOCOLS)})",
+        )
+    return url
+
+
+def _policy(options: Mapping[str, Any]) -> ShippingPolicy:
+    unknown = set(options) - _POLICY_FIELDS
+    if unknown:
+        raise LogConfigError("remote_task_handler_kwargs", f"unknown option(s): {', '.join(sorted(unknown))}")
+    try:
+        policy = ShippingPolicy(**{name: float(value) for name, value in options.items()})
+    except (TypeError, ValueError) as err:
+        raise LogConfigError("remote_task_handler_kwargs", f"options must be numbers: {err}") from None
+    if not 0 < policy.interval <= 3600:
+        raise LogConfigError("interval", f"must be in (0, 3600] seconds, got {policy.interval}")
+    if policy.max_chunk_bytes < 4096:
+        raise LogConfigError("max_chunk_bytes", f"must be at least 4096, got {policy.max_chunk_bytes}")
+    if policy.final_timeout < 0 or policy.backoff_initial <= 0 or policy.backoff_max < policy.backoff_initial:
+        raise LogConfigError("final_timeout/backoff", "timeouts must be >= 0 and backoff_initial <= backoff_max")
+    return ShippingPolicy(**{**policy.__dict__, "max_chunk_bytes": int(policy.max_chunk_bytes)})

@@ -1,0 +1,201 @@
+"""Ship a growing local log file as immutable chunk objects while the task runs.
+
+Never a read-modify-write: each tick writes the new whole lines as one object named by its byte range.
+A range is pinned at its first attempt, so a retry after a failure re-sends exactly the same bytes under
+the same name: nothing is duplicated, and a late success of an earlier attempt cannot leave a gap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from log_handlers.errors import StoreError
+from log_handlers.objectstore.keys import COMPLETE_MARKER, chunk_name, is_segment_name, segment_name
+from log_handlers.objectstore.store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShippingPolicy:
+    """How eagerly and how persistently a log leaves the pod.
+
+    ``interval``: the longest a written line waits before it is shipped (a SIGKILL loses at most that);
+    the shipper looks every half interval so that the upload itself fits inside the bound.
+    ``final_timeout``: how long task end keeps retrying an unreachable store before giving up (the local
+    file is then kept).
+    """
+
+    interval: float = 5.0
+    max_chunk_bytes: int = 8 << 20
+    final_timeout: float = 60.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+
+    def backoff(self, failures: int) -> float:
+        return min(self.backoff_max, self.backoff_initial * 2 ** max(0, failures - 1))
+
+
+@dataclass
+class _Range:
+    start: int
+    end: int
+
+
+class LogShipper:
+    """Ships one local file (from ``start_offset`` on) as one segment of the log at ``key``."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        key: str,
+        local_path: Path,
+        start_offset: int,
+        policy: ShippingPolicy,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._key = key
+        self._path = local_path
+        self._offset = start_offset
+        self._policy = policy
+        self._clock = clock
+        self._segment: str | None = None
+        self._pending: _Range | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def shipped_offset(self) -> int:
+        return self._offset
+
+    def start(self) -> None:
+        """Ship in the background until ``close``."""
+        self._thread = threading.Thread(target=self._run, name=f"airglow-log-shipper:{self._key}", daemon=True)
+        self._thread.start()
+
+    def ship_available(self) -> bool:
+        """Ship every whole line written so far; False (and a later retry) when the store failed."""
+        with self._lock:
+            if self._clock() < self._retry_at:
+                return False
+            return self._attempt(final=False)
+
+    def close(self) -> bool:
+        """Ship the rest (a last line without newline included) and mark the segment complete.
+
+        Retries with backoff for at most ``final_timeout``; never raises. True when the remote log is
+        complete, False when the store stayed unreachable (the local file must then be kept).
+        """
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+        deadline = self._clock() + self._policy.final_timeout
+        with self._lock:
+            while True:
+                if self._attempt(final=True) and self._mark_complete():
+                    return True
+                wait = min(self._policy.backoff(self._failures), deadline - self._clock())
+                if wait <= 0:
+                    log.warning(
+                        "remote log %s incomplete after %.0fs of retries; the local log %s is kept",
+                        self._store.location(self._key),
+                        self._policy.final_timeout,
+                        self._path,
+                    )
+                    return False
+                time.sleep(wait)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._policy.interval / 2):
+            try:
+                self.ship_available()
+            except Exception:
+                log.exception("remote log shipping of %s failed unexpectedly; retrying", self._path)
+
+    def _attempt(self, final: bool) -> bool:
+        try:
+            while self._next_range(final) is not None:
+                self._ship_pending()
+        except (StoreError, OSError) as err:
+            self._failures += 1
+            self._retry_at = self._clock() + self._policy.backoff(self._failures)
+            log.warning("remote log shipping failed (attempt %d), will retry: %s", self._failures, err)
+            return False
+        self._failures = 0
+        return True
+
+    def _next_range(self, final: bool) -> _Range | None:
+        """The pinned range if one is in flight, else the next whole lines of the file, else None."""
+        if self._pending is not None:
+            return self._pending
+        size = self._path.stat().st_size
+        if size < self._offset:
+            log.warning("local log %s shrank below what was shipped; starting a new segment", self._path)
+            self._segment, self._offset = None, 0
+        end = min(size, self._offset + self._policy.max_chunk_bytes)
+        if end <= self._offset:
+            return None
+        if not final or end < size:
+            end = self._offset + self._whole_lines(self._offset, end)
+            if end <= self._offset:
+                return None
+        self._pending = _Range(self._offset, end)
+        return self._pending
+
+    def _whole_lines(self, start: int, end: int) -> int:
+        """Length of the longest prefix of [start, end) that ends in a newline (a full chunk if none)."""
+        data = self._read(start, end)
+        cut = data.rfind(b"\n") + 1
+        return cut if cut or end - start < self._policy.max_chunk_bytes else end - start
+
+    def _ship_pending(self) -> None:
+        assert self._pending is not None
+        segment = self._segment or self._open_segment()
+        pending = self._pending
+        self._store.put(f"{self._key}/{segment}/{chunk_name(pending.start, pending.end)}", self._read(pending.start, pending.end))
+        self._offset, self._pending = pending.end, None
+
+    def _open_segment(self) -> str:
+        """Number this writer's segment after every segment already in the store."""
+        existing = {
+            key[len(self._key) + 1 :].split("/", 1)[0] for key in self._store.list_keys(self._key)
+        }
+        numbers = [int(name) for name in existing if is_segment_name(name)]
+        self._segment = segment_name(max(numbers, default=-1) + 1)
+        return self._segment
+
+    def _mark_complete(self) -> bool:
+        if self._segment is None:
+            return True
+        marker = json.dumps({"end": self._offset, "closed_at": time.time()}).encode()
+        try:
+            self._store.put(f"{self._key}/{self._segment}/{COMPLETE_MARKER}", marker)
+        except StoreError as err:
+            self._failures += 1
+            log.warning("marking remote log complete failed, will retry: %s", err)
+            return False
+        return True
+
+    def _read(self, start: int, end: int) -> bytes:
+        with open(self._path, "rb") as handle:
+            handle.seek(start)
+            return handle.read(end - start)
+
+
+def file_size(path: Path) -> int:
+    """Current size of ``path``, 0 when it does not exist yet."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0

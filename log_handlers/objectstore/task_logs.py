@@ -1,0 +1,93 @@
+"""Shipping and reading of task logs under one base URL: the core the Airflow 2 and 3 glue share."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from log_handlers.errors import LogHandlerError, UnsafeLogPath
+from log_handlers.objectstore.credentials import ConnectionLike, fetch_airflow_connection, storage_options_for
+from log_handlers.objectstore.keys import log_key
+from log_handlers.objectstore.reader import RemoteLogReader
+from log_handlers.objectstore.settings import ObjectStoreLogSettings
+from log_handlers.objectstore.shipper import LogShipper, file_size
+from log_handlers.objectstore.store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+LogStreams = tuple[list[str], list[Iterator[str]]]
+
+
+class ObjectStoreTaskLogs:
+    """Tracks the local log files of running tasks and ships them; streams shipped logs back."""
+
+    def __init__(
+        self,
+        settings: ObjectStoreLogSettings,
+        connection_lookup: Callable[[str], ConnectionLike] = fetch_airflow_connection,
+    ) -> None:
+        self.settings = settings
+        self._connection_lookup = connection_lookup
+        self._store: ObjectStore | None = None
+        self._shippers: dict[Path, LogShipper] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> ObjectStore:
+        """The store, built on first use: that is when the Airflow connection (if any) is available."""
+        if self._store is None:
+            options = dict(self.settings.storage_options)
+            if self.settings.conn_id:
+                conn = self._connection_lookup(self.settings.conn_id)
+                options = storage_options_for(self.settings.protocol, conn) | options
+            self._store = ObjectStore(self.settings.remote_base, options)
+        return self._store
+
+    def track(self, local_path: Path) -> None:
+        """Start shipping ``local_path`` from its current end (what is there came from earlier segments)."""
+        local_path = local_path.resolve()
+        if local_path in self._shippers:
+            return
+        with self._lock:
+            if local_path in self._shippers:
+                return
+            shipper = self._shipper(local_path, start_offset=file_size(local_path))
+            shipper.start()
+            self._shippers[local_path] = shipper
+
+    def finish(self, local_path: Path) -> bool:
+        """Ship the rest of ``local_path`` and mark it complete; never raises. True when complete."""
+        try:
+            local_path = local_path.resolve()
+            with self._lock:
+                shipper = self._shippers.pop(local_path, None) or self._shipper(local_path, start_offset=0)
+            complete = shipper.close()
+        except (LogHandlerError, OSError) as err:
+            log.warning("remote log upload of %s failed; the local log is kept: %s", local_path, err)
+            return False
+        if complete and self.settings.delete_local_copy:
+            local_path.unlink(missing_ok=True)
+        return complete
+
+    def relative_path(self, path: str | os.PathLike[str]) -> str:
+        """``path`` relative to the base log folder; refuses paths outside it."""
+        base = self.settings.base_log_folder.resolve()
+        candidate = Path(path)
+        resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
+        if not resolved.is_relative_to(base):
+            raise UnsafeLogPath(str(path), f"not inside the base log folder {base}")
+        return resolved.relative_to(base).as_posix()
+
+    def stream(self, relative_path: str) -> LogStreams:
+        """Airflow's ``(sources, streams)``: one line stream per shipped file (attempt log, trigger logs)."""
+        reader = RemoteLogReader(self.store)
+        files = reader.files(relative_path)
+        sources = [reader.location(f) + ("" if f.complete else " (still being written)") for f in files]
+        return sources, [reader.lines(f.chunks) for f in files]
+
+    def _shipper(self, local_path: Path, start_offset: int) -> LogShipper:
+        key = log_key(self.relative_path(local_path))
+        return LogShipper(self.store, key, local_path, start_offset, self.settings.policy)

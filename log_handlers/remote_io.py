@@ -1,0 +1,112 @@
+"""Airflow 3's ``RemoteLogIO`` over Airglow's object-store task logs.
+
+Airflow builds it either from a ``[logging] logging_config_class`` module that exposes ``REMOTE_TASK_LOG``
+(see ``log_handlers.logging_config``) or, through provider dispatch on the URL scheme of
+``remote_base_log_folder`` (``airglow+s3://…``), by calling ``from_config``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from log_handlers.errors import LogConfigError, LogHandlerError
+from log_handlers.objectstore.settings import ObjectStoreLogSettings
+from log_handlers.objectstore.task_logs import LogStreams, ObjectStoreTaskLogs
+
+log = logging.getLogger(__name__)
+
+
+class AirglowRemoteLogIO:
+    """Ships the task log while the task runs (``processors``), at task end (``upload``); reads it back."""
+
+    def __init__(
+        self,
+        base_log_folder: str | os.PathLike[str],
+        remote_base: str,
+        delete_local_copy: bool = False,
+        conn_id: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        **shipping: Any,
+    ) -> None:
+        settings = ObjectStoreLogSettings.build(
+            remote_base,
+            base_log_folder,
+            delete_local_copy=delete_local_copy,
+            conn_id=conn_id,
+            storage_options=storage_options,
+            **shipping,
+        )
+        self.logs = ObjectStoreTaskLogs(settings)
+        self._tracked_logger: object = None
+
+    @classmethod
+    def from_config(cls) -> AirglowRemoteLogIO:
+        """Build from Airflow's ``[logging]`` settings (``remote_task_handler_kwargs`` tune shipping)."""
+        from airflow.configuration import conf
+
+        kwargs = conf.getjson("logging", "remote_task_handler_kwargs", fallback={}) or {}
+        if not isinstance(kwargs, dict):
+            raise LogConfigError("remote_task_handler_kwargs", "must be a JSON object")
+        return cls(
+            base_log_folder=os.path.expanduser(conf.get("logging", "base_log_folder")),
+            remote_base=conf.get("logging", "remote_base_log_folder"),
+            delete_local_copy=conf.getboolean("logging", "delete_local_logs", fallback=False),
+            conn_id=conf.get("logging", "remote_log_conn_id", fallback=None),
+            **kwargs,
+        )
+
+    @property
+    def processors(self) -> tuple[Any, ...]:
+        """A structlog processor that starts shipping the file the task log is written to."""
+        try:
+            self.logs.store  # noqa: B018 - resolve the Airflow connection while Airflow has it in scope
+        except LogHandlerError as err:
+            log.warning("remote log store unavailable, will retry when shipping: %s", err)
+        return (self._ship_file_of,)
+
+    def upload(self, path: str | os.PathLike[str], ti: Any = None) -> None:
+        """Ship the rest of the log and mark it complete; a failure is logged, never raised to Airflow."""
+        try:
+            local = self.logs.settings.base_log_folder / self.logs.relative_path(path)
+        except LogHandlerError as err:
+            log.warning("remote log upload skipped: %s", err)
+            return
+        self.logs.finish(local)
+
+    def read(self, relative_path: str, ti: Any) -> tuple[list[str], list[str]]:
+        """Legacy read: each shipped file as one string."""
+        sources, streams = self.stream(relative_path, ti)
+        return sources, ["\n".join(lines) for lines in streams]
+
+    def stream(self, relative_path: str, ti: Any) -> LogStreams:
+        """One line stream per shipped file, read with constant memory."""
+        try:
+            return self.logs.stream(relative_path)
+        except LogHandlerError as err:
+            return [f"Could not read remote logs: {err}"], []
+
+    def _ship_file_of(self, logger: Any, method_name: str, event_dict: Any) -> Any:
+        if logger is not self._tracked_logger:
+            self._tracked_logger = logger
+            path = _file_path(logger)
+            if path is not None:
+                try:
+                    self.logs.track(path)
+                except LogHandlerError as err:
+                    log.warning("remote log shipping not started: %s", err)
+        return event_dict
+
+
+def _file_path(logger: Any) -> Path | None:
+    """The file a structlog Bytes/Write logger writes to, or None for streams such as stdout."""
+    handle = getattr(logger, "_file", None)
+    name = getattr(handle, "name", None)
+    try:
+        if not isinstance(name, str) or handle.fileno() in (1, 2):
+            return None
+    except (OSError, ValueError):
+        return None
+    return Path(name)

@@ -1,0 +1,61 @@
+"""Airflow 2's task handler over Airglow's object-store task logs (``logging_config_class``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airflow.utils.log.file_task_handler import FileTaskHandler
+
+from log_handlers.objectstore.settings import ObjectStoreLogSettings
+from log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
+
+
+class AirglowTaskHandler(FileTaskHandler):
+    """Writes the local file as FileTaskHandler does, ships it every interval from a thread, reads it back."""
+
+    def __init__(
+        self,
+        base_log_folder: str,
+        remote_base: str,
+        delete_local_copy: bool = False,
+        conn_id: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        shipping: dict[str, Any] | None = None,
+        **file_handler_kwargs: Any,
+    ) -> None:
+        super().__init__(base_log_folder, **file_handler_kwargs)
+        settings = ObjectStoreLogSettings.build(
+            remote_base,
+            base_log_folder,
+            delete_local_copy=delete_local_copy,
+            conn_id=conn_id,
+            storage_options=storage_options,
+            **(shipping or {}),
+        )
+        self.logs = ObjectStoreTaskLogs(settings)
+        self._shipping_path: Path | None = None
+        self._closed = False
+
+    def set_context(self, ti: Any, *, identifier: str | None = None) -> Any:
+        result = super().set_context(ti, identifier=identifier)
+        # Only the process that runs the task (``ti.raw``) or a trigger owns the file; the supervising
+        # ``airflow tasks run`` wrapper would otherwise ship a second copy.
+        owns_file = getattr(ti, "raw", False) or getattr(ti, "is_trigger_log_context", False)
+        if owns_file and self.handler is not None:
+            self._shipping_path = Path(self.handler.baseFilename)
+            self.logs.track(self._shipping_path)
+        return result
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        super().close()
+        if self._shipping_path is not None:
+            self.logs.finish(self._shipping_path)
+        self._closed = True
+
+    def _read_remote_logs(self, ti: Any, try_number: int, metadata: dict[str, Any] | None = None):
+        relative_path = self._render_filename(ti, try_number)
+        sources, streams = self.logs.stream(relative_path)
+        return sources, ["\n".join(lines) for lines in streams]
