@@ -69,7 +69,9 @@ def target(request, servers, tmp_path) -> Target:
 
 def task_logs(target: Target, base: Path, **shipping: Any) -> ObjectStoreTaskLogs:
     shipping.setdefault("interval", 0.2)
-    settings = ObjectStoreLogSettings.build(target.url, base, storage_options=target.storage_options, **shipping)
+    settings = ObjectStoreLogSettings.build(
+        target.url, base, storage_options=target.storage_options, **shipping
+    )
     return ObjectStoreTaskLogs(settings)
 
 
@@ -205,10 +207,27 @@ def test_airglow_logs_follow_prints_the_log_as_it_grows(kind: str, servers, tmp_
     logs.track(path)
     lines = [f"line {i}" for i in range(60)]
     follower = subprocess.Popen(
-        [sys.executable, "-m", "log_handlers.cli", "--remote-base", target.url, "--dag", "etl", "--task", "load",
-         "--run", "manual__2026-11-21T10:00:00+00:00", "--follow", "--poll", "0.2",
-         *_cli_options(target)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **target.env},
+        [
+            sys.executable,
+            "-m",
+            "log_handlers.cli",
+            "--remote-base",
+            target.url,
+            "--dag",
+            "etl",
+            "--task",
+            "load",
+            "--run",
+            "manual__2026-11-21T10:00:00+00:00",
+            "--follow",
+            "--poll",
+            "0.2",
+            *_cli_options(target),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **target.env},
     )
     append_lines(path, lines[:30], pause=0.01)
     time.sleep(0.6)
@@ -220,9 +239,20 @@ def test_airglow_logs_follow_prints_the_log_as_it_grows(kind: str, servers, tmp_
     assert out.splitlines() == lines
 
     once = subprocess.run(
-        [sys.executable, "-m", "log_handlers.cli", "--remote-base", target.url, "--path", ATTEMPT_1,
-         *_cli_options(target)],
-        capture_output=True, text=True, env={**os.environ, **target.env}, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "log_handlers.cli",
+            "--remote-base",
+            target.url,
+            "--path",
+            ATTEMPT_1,
+            *_cli_options(target),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **target.env},
+        timeout=60,
     )
     assert once.returncode == 0 and once.stdout.splitlines() == lines, once.stderr
 
@@ -235,8 +265,19 @@ def test_airglow_logs_picks_the_latest_try_and_reports_a_missing_log(tmp_path: P
         path = local_log(base, relative)
         append_lines(path, [line])
         assert logs.finish(path)
-    common = [sys.executable, "-m", "log_handlers.cli", "--remote-base", target.url, "--dag", "etl",
-              "--task", "load", "--run", "manual__2026-11-21T10:00:00+00:00"]
+    common = [
+        sys.executable,
+        "-m",
+        "log_handlers.cli",
+        "--remote-base",
+        target.url,
+        "--dag",
+        "etl",
+        "--task",
+        "load",
+        "--run",
+        "manual__2026-11-21T10:00:00+00:00",
+    ]
     latest = subprocess.run(common, capture_output=True, text=True, timeout=60)
     assert latest.stdout.splitlines() == ["second try"]
     first = subprocess.run([*common, "--try", "1"], capture_output=True, text=True, timeout=60)
@@ -250,10 +291,17 @@ def test_unreachable_store_keeps_the_local_log_never_raises_and_never_logs_secre
 ) -> None:
     secret = "s3cr3t-value-never-logged"
     dead = f"http://127.0.0.1:{free_port()}"
-    target = Target("s3", "s3://airglow-logs/x", {
-        "endpoint_url": dead, "key": "AKIDEXAMPLE", "secret": secret,
-        "config_kwargs": {"connect_timeout": 1, "read_timeout": 1, "retries": {"max_attempts": 1}},
-    }, {})
+    target = Target(
+        "s3",
+        "s3://airglow-logs/x",
+        {
+            "endpoint_url": dead,
+            "key": "AKIDEXAMPLE",
+            "secret": secret,
+            "config_kwargs": {"connect_timeout": 1, "read_timeout": 1, "retries": {"max_attempts": 1}},
+        },
+        {},
+    )
     base = tmp_path / "local"
     path = local_log(base, ATTEMPT_1)
     logs = task_logs(target, base, final_timeout=1.5, backoff_initial=0.2, delete_local_copy=True)

@@ -34,7 +34,9 @@ def fetch_airflow_connection(conn_id: str) -> ConnectionLike:
     try:
         return BaseHook.get_connection(conn_id)
     except Exception as err:
-        raise LogConfigError("remote_log_conn_id", f"connection {conn_id!r} not found: {type(err).__name__}") from None
+        raise LogConfigError(
+            "remote_log_conn_id", f"connection {conn_id!r} not found: {type(err).__name__}"
+        ) from None
 
 
 def storage_options_for(protocol: str, conn: ConnectionLike) -> dict[str, Any]:
@@ -57,7 +59,9 @@ def _s3_options(conn: ConnectionLike, extra: dict[str, Any]) -> dict[str, Any]:
         options["secret"] = conn.password
     if token := extra.get("aws_session_token"):
         options["token"] = token
-    endpoint = extra.get("endpoint_url") or (extra.get("service_config", {}).get("s3", {}).get("endpoint_url"))
+    endpoint = extra.get("endpoint_url") or (
+        extra.get("service_config", {}).get("s3", {}).get("endpoint_url")
+    )
     if endpoint:
         options["endpoint_url"] = endpoint
     if region := extra.get("region_name"):

@@ -35,7 +35,9 @@ class RemoteLogReader:
         parent, _, base = log_key(relative_path).rpartition("/")
         grouped: dict[str, list[str]] = {}
         for object_key in self._store.list_keys(parent):
-            name, _, rest = object_key[len(parent) + 1 :].partition("/") if parent else object_key.partition("/")
+            name, _, rest = (
+                object_key[len(parent) + 1 :].partition("/") if parent else object_key.partition("/")
+            )
             if name == base or name.startswith(base + "."):
                 grouped.setdefault(name, []).append(rest)
         ordered = sorted(grouped, key=lambda name: (name != base, name))

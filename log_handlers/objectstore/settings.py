@@ -80,5 +80,7 @@ def _policy(options: Mapping[str, Any]) -> ShippingPolicy:
     if policy.max_chunk_bytes < 4096:
         raise LogConfigError("max_chunk_bytes", f"must be at least 4096, got {policy.max_chunk_bytes}")
     if policy.final_timeout < 0 or policy.backoff_initial <= 0 or policy.backoff_max < policy.backoff_initial:
-        raise LogConfigError("final_timeout/backoff", "timeouts must be >= 0 and backoff_initial <= backoff_max")
+        raise LogConfigError(
+            "final_timeout/backoff", "timeouts must be >= 0 and backoff_initial <= backoff_max"
+        )
     return ShippingPolicy(**{**policy.__dict__, "max_chunk_bytes": int(policy.max_chunk_bytes)})

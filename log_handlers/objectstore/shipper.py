@@ -81,7 +81,9 @@ class LogShipper:
 
     def start(self) -> None:
         """Ship in the background until ``close``."""
-        self._thread = threading.Thread(target=self._run, name=f"airglow-log-shipper:{self._key}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"airglow-log-shipper:{self._key}", daemon=True
+        )
         self._thread.start()
 
     def ship_available(self) -> bool:
@@ -163,14 +165,15 @@ class LogShipper:
         assert self._pending is not None
         segment = self._segment or self._open_segment()
         pending = self._pending
-        self._store.put(f"{self._key}/{segment}/{chunk_name(pending.start, pending.end)}", self._read(pending.start, pending.end))
+        self._store.put(
+            f"{self._key}/{segment}/{chunk_name(pending.start, pending.end)}",
+            self._read(pending.start, pending.end),
+        )
         self._offset, self._pending = pending.end, None
 
     def _open_segment(self) -> str:
         """Number this writer's segment after every segment already in the store."""
-        existing = {
-            key[len(self._key) + 1 :].split("/", 1)[0] for key in self._store.list_keys(self._key)
-        }
+        existing = {key[len(self._key) + 1 :].split("/", 1)[0] for key in self._store.list_keys(self._key)}
         numbers = [int(name) for name in existing if is_segment_name(name)]
         self._segment = segment_name(max(numbers, default=-1) + 1)
         return self._segment

@@ -81,4 +81,3 @@ class ObjectStore:
 
     def _path(self, key: str) -> str:
         return f"{self._root}/{key}" if self._root else key
-

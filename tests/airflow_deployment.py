@@ -1,0 +1,142 @@
+"""Real Airflow 3.3.2 for the tests: installed once per session in a throwaway venv with Airglow, its
+components run on loopback in one process group (TEST_INFRA.md), stopped with the group."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import ROOT, free_port, http_get, wait_until
+
+AIRFLOW = "apache-airflow[statsd]==3.3.2"
+
+
+def install_airflow(venv: Path) -> Path:
+    """Airflow and this checkout of Airglow (with its S3 extra) in a fresh venv; returns its bin folder."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    result = subprocess.run(
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            AIRFLOW,
+            "-e",
+            f"{ROOT}[s3]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return venv / "bin"
+
+
+@dataclass
+class AirflowDeployment:
+    env: dict[str, str]
+    api_port: int
+    home: Path
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True, timeout=300)
+
+    def trigger(self, dag_id: str) -> str:
+        """Unpause (once parsed) and trigger ``dag_id``; returns the run id."""
+        wait_until(
+            lambda: self.cli("dags", "unpause", dag_id).returncode == 0, 180, 2, what=f"{dag_id} parsed"
+        )
+        result = self.cli("dags", "trigger", dag_id, "--output", "json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])[0]["dag_run_id"]
+
+    def get(self, path: str, **params: str) -> dict:
+        status, body, _ = http_get(f"{self.api}/auth/token")
+        assert status in (200, 201), body
+        token = json.loads(body)["access_token"]
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        status, body, _ = http_get(
+            f"{self.api}{path}{query}", {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        )
+        assert status == 200, (path, status, body[:500])
+        return json.loads(body)
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+        def finished() -> str | None:
+            state = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")["state"]
+            return state if state in ("success", "failed") else None
+
+        return wait_until(finished, timeout, 1, what=f"{dag_id} {run_id} finished")
+
+
+def airflow_env(bin_dir: Path, home: Path, api_port: int, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        **extra,
+    }
+
+
+@contextmanager
+def running_airflow(
+    bin_dir: Path, home: Path, dags: dict[str, str], extra_env: dict[str, str]
+) -> Iterator[AirflowDeployment]:
+    (home / "dags").mkdir(parents=True)
+    for name, source in dags.items():
+        (home / "dags" / f"{name}.py").write_text(source)
+    api_port = free_port()
+    deployment = AirflowDeployment(airflow_env(bin_dir, home, api_port, extra_env), api_port, home)
+    migrated = deployment.cli("db", "migrate")
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    log = open(home / "airflow.log", "wb")  # noqa: SIM115 - closed with the process group below
+    components = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            f"airflow api-server -H 127.0.0.1 -p {api_port} & airflow scheduler --skip-serve-logs & "
+            "airflow dag-processor & airflow triggerer --skip-serve-logs & wait",
+        ],
+        env=deployment.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(
+            lambda: http_get(f"{deployment.api}/api/v2/monitor/health")[0] == 200,
+            180,
+            1,
+            what="Airflow API server healthy",
+        )
+        yield deployment
+    finally:
+        os.killpg(components.pid, signal.SIGTERM)
+        try:
+            components.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(components.pid, signal.SIGKILL)
+            components.wait()
+        log.close()
