@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from log_handlers.errors import LogConfigError, LogHandlerError
-from log_handlers.objectstore.settings import ObjectStoreLogSettings
 from log_handlers.objectstore.task_logs import LogStreams, ObjectStoreTaskLogs
 
 log = logging.getLogger(__name__)
@@ -31,15 +30,9 @@ class AirglowRemoteLogIO:
         storage_options: dict[str, Any] | None = None,
         **shipping: Any,
     ) -> None:
-        settings = ObjectStoreLogSettings.build(
-            remote_base,
-            base_log_folder,
-            delete_local_copy=delete_local_copy,
-            conn_id=conn_id,
-            storage_options=storage_options,
-            **shipping,
+        self.logs = ObjectStoreTaskLogs.build(
+            base_log_folder, remote_base, delete_local_copy, conn_id, storage_options, **shipping
         )
-        self.logs = ObjectStoreTaskLogs(settings)
         self._tracked_logger: object = None
 
     @classmethod

@@ -7,7 +7,6 @@ from typing import Any
 
 from airflow.utils.log.file_task_handler import FileTaskHandler
 
-from log_handlers.objectstore.settings import ObjectStoreLogSettings
 from log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
 
 
@@ -25,15 +24,9 @@ class AirglowTaskHandler(FileTaskHandler):
         **file_handler_kwargs: Any,
     ) -> None:
         super().__init__(base_log_folder, **file_handler_kwargs)
-        settings = ObjectStoreLogSettings.build(
-            remote_base,
-            base_log_folder,
-            delete_local_copy=delete_local_copy,
-            conn_id=conn_id,
-            storage_options=storage_options,
-            **(shipping or {}),
+        self.logs = ObjectStoreTaskLogs.build(
+            base_log_folder, remote_base, delete_local_copy, conn_id, storage_options, **(shipping or {})
         )
-        self.logs = ObjectStoreTaskLogs(settings)
         self._shipping_path: Path | None = None
         self._closed = False
 

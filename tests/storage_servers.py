@@ -41,10 +41,10 @@ class StorageServer:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> None:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with open(self.log_path or os.devnull, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_until(lambda: self._answers(), 60, 0.1, what=f"{self.kind} server ready")
 
     def stop(self) -> None:

@@ -24,7 +24,8 @@ from storage_servers import STARTERS, StorageServer, unique_prefix
 from log_handlers.objectstore.settings import ObjectStoreLogSettings
 from log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
 
-ATTEMPT_1 = "dag_id=etl/run_id=manual__2026-11-21T10:00:00+00:00/task_id=load/attempt=1.log"
+RUN_ID = "manual__2026-11-21T10:00:00+00:00"
+ATTEMPT_1 = f"dag_id=etl/run_id={RUN_ID}/task_id=load/attempt=1.log"
 ATTEMPT_2 = ATTEMPT_1.replace("attempt=1", "attempt=2")
 
 
@@ -208,21 +209,10 @@ def test_airglow_logs_follow_prints_the_log_as_it_grows(kind: str, servers, tmp_
     lines = [f"line {i}" for i in range(60)]
     follower = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "log_handlers.cli",
-            "--remote-base",
-            target.url,
-            "--dag",
-            "etl",
-            "--task",
-            "load",
-            "--run",
-            "manual__2026-11-21T10:00:00+00:00",
+            *airglow_logs(target, "--dag", "etl", "--task", "load", "--run", RUN_ID),
             "--follow",
             "--poll",
             "0.2",
-            *_cli_options(target),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -239,16 +229,7 @@ def test_airglow_logs_follow_prints_the_log_as_it_grows(kind: str, servers, tmp_
     assert out.splitlines() == lines
 
     once = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "log_handlers.cli",
-            "--remote-base",
-            target.url,
-            "--path",
-            ATTEMPT_1,
-            *_cli_options(target),
-        ],
+        airglow_logs(target, "--path", ATTEMPT_1),
         capture_output=True,
         text=True,
         env={**os.environ, **target.env},
@@ -265,19 +246,7 @@ def test_airglow_logs_picks_the_latest_try_and_reports_a_missing_log(tmp_path: P
         path = local_log(base, relative)
         append_lines(path, [line])
         assert logs.finish(path)
-    common = [
-        sys.executable,
-        "-m",
-        "log_handlers.cli",
-        "--remote-base",
-        target.url,
-        "--dag",
-        "etl",
-        "--task",
-        "load",
-        "--run",
-        "manual__2026-11-21T10:00:00+00:00",
-    ]
+    common = airglow_logs(target, "--dag", "etl", "--task", "load", "--run", RUN_ID)
     latest = subprocess.run(common, capture_output=True, text=True, timeout=60)
     assert latest.stdout.splitlines() == ["second try"]
     first = subprocess.run([*common, "--try", "1"], capture_output=True, text=True, timeout=60)
@@ -313,9 +282,10 @@ def test_unreachable_store_keeps_the_local_log_never_raises_and_never_logs_secre
     assert secret not in caplog.text
 
 
-def _cli_options(target: Target) -> list[str]:
-    """What a user passes for an emulator that needs no credentials (anonymous GCS)."""
-    return ["--storage-option", "token=anon"] if target.kind == "gcs" else []
+def airglow_logs(target: Target, *args: str) -> list[str]:
+    """The ``airglow-logs`` command line for ``target`` (anonymous access for the GCS emulator)."""
+    anonymous = ["--storage-option", "token=anon"] if target.kind == "gcs" else []
+    return [sys.executable, "-m", "log_handlers.cli", "--remote-base", target.url, *anonymous, *args]
 
 
 def _files(logs: ObjectStoreTaskLogs, relative: str):

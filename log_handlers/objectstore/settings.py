@@ -26,7 +26,7 @@ class ObjectStoreLogSettings:
 
     remote_base: str
     base_log_folder: Path
-    policy: ShippingPolicy = ShippingPolicy()
+    policy: ShippingPolicy = field(default_factory=ShippingPolicy)
     delete_local_copy: bool = False
     conn_id: str | None = None
     storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False)

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from log_handlers.errors import LogHandlerError, UnsafeLogPath
 from log_handlers.objectstore.credentials import ConnectionLike, fetch_airflow_connection, storage_options_for
@@ -34,6 +35,28 @@ class ObjectStoreTaskLogs:
         self._store: ObjectStore | None = None
         self._shippers: dict[Path, LogShipper] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def build(
+        cls,
+        base_log_folder: str | os.PathLike[str],
+        remote_base: str,
+        delete_local_copy: bool = False,
+        conn_id: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        **shipping: Any,
+    ) -> ObjectStoreTaskLogs:
+        """Validate the handler's arguments (as Airflow passes them) once, into settings."""
+        return cls(
+            ObjectStoreLogSettings.build(
+                remote_base,
+                base_log_folder,
+                delete_local_copy=delete_local_copy,
+                conn_id=conn_id,
+                storage_options=storage_options,
+                **shipping,
+            )
+        )
 
     @property
     def store(self) -> ObjectStore:
