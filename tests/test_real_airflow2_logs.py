@@ -1,0 +1,141 @@
+"""Real Airflow 2.11 runs a task with Airglow's task handler against moto S3; with the local log deleted,
+Airflow 2's own TaskLogReader reads it back: every line, in order."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from storage_servers import start_moto
+
+from log_handlers.objectstore.reader import RemoteLogReader
+from log_handlers.objectstore.store import ObjectStore
+
+pytestmark = pytest.mark.slow
+
+AIRFLOW2 = "apache-airflow==2.11.2"
+DAG_ID, TASK_ID, RUN_ID, LINES = "airglow_logs_probe2", "chatty", "airglow_run_1", 60
+DAG = f'''
+import logging
+import time
+
+import pendulum
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+
+
+def chatty():
+    log = logging.getLogger("airflow.task")
+    for number in range({LINES}):
+        log.info("airglow line %04d", number)
+        time.sleep(0.05)
+
+
+with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False):
+    PythonOperator(task_id="{TASK_ID}", python_callable=chatty)
+'''
+READ_BACK = f"""
+import json
+from airflow.models import TaskInstance
+from airflow.utils.log.log_reader import TaskLogReader
+from airflow.utils.session import create_session
+
+with create_session() as session:
+    ti = session.query(TaskInstance).filter_by(dag_id="{DAG_ID}", task_id="{TASK_ID}", run_id="{RUN_ID}").one()
+    ti.dag = None
+    logs, metadata = TaskLogReader().read_log_chunks(ti, 1, {{}})
+print(json.dumps({{"logs": logs, "end_of_log": metadata.get("end_of_log")}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def airflow2_bin(tmp_path_factory) -> Path:
+    reuse = os.environ.get("AIRGLOW_TEST_AIRFLOW2_VENV")
+    venv = Path(reuse) if reuse else tmp_path_factory.mktemp("airflow2") / "venv"
+    if not (venv / "bin" / "airflow").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        result = subprocess.run(
+            [
+                str(venv / "bin" / "pip"),
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                AIRFLOW2,
+                "-e",
+                f"{ROOT}[s3]",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    return venv / "bin"
+
+
+def test_airflow2_task_handler_ships_and_airflow_reads_back(airflow2_bin, tmp_path) -> None:
+    s3 = start_moto(tmp_path)
+    try:
+        home = tmp_path / "airflow"
+        (home / "dags").mkdir(parents=True)
+        (home / "dags" / f"{DAG_ID}.py").write_text(DAG)
+        remote_base = "s3://airglow-logs/airflow2"
+        connection = {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"endpoint_url": s3.extra["endpoint"], "region_name": "us-east-1"},
+        }
+        env = {
+            **os.environ,
+            "PATH": f"{airflow2_bin}:{os.environ['PATH']}",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+            "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": remote_base,
+            "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "log_handlers.logging_config.LOGGING_CONFIG",
+            "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "airglow_s3",
+            "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps({"interval": 1}),
+            "AIRFLOW_CONN_AIRGLOW_S3": json.dumps(connection),
+        }
+
+        def airflow(*args: str) -> str:
+            result = subprocess.run(["airflow", *args], env=env, capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-4000:])
+            return result.stdout
+
+        airflow("db", "migrate")
+        airflow("dags", "reserialize")
+        airflow("dags", "trigger", DAG_ID, "--run-id", RUN_ID)
+        airflow("tasks", "run", DAG_ID, TASK_ID, RUN_ID, "--local", "--ignore-all-dependencies")
+        shutil.rmtree(home / "logs" / f"dag_id={DAG_ID}")
+
+        read = subprocess.run(
+            [str(airflow2_bin / "python"), "-c", READ_BACK],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert read.returncode == 0, read.stderr[-4000:]
+        result = json.loads(read.stdout.strip().splitlines()[-1])
+        text = json.dumps(result["logs"])
+        found = [line for line in text.split("\\n") if "airglow line" in line]
+        assert [line.rsplit("airglow line ", 1)[1][:4] for line in found] == [
+            f"{n:04d}" for n in range(LINES)
+        ]
+        assert remote_base in text
+
+        task_log = RemoteLogReader(ObjectStore(remote_base, s3.storage_options)).files(
+            f"dag_id={DAG_ID}/run_id={RUN_ID}/task_id={TASK_ID}/attempt=1.log"
+        )
+        assert len(task_log) == 1 and task_log[0].complete
+        assert len(task_log[0].chunks) > 1, "the log left while the task ran, not only at its end"
+    finally:
+        s3.stop()
