@@ -32,9 +32,9 @@ class AirglowTaskHandler(FileTaskHandler):
 
     def set_context(self, ti: Any, *, identifier: str | None = None) -> Any:
         result = super().set_context(ti, identifier=identifier)
-        # Only the process that runs the task (``ti.raw``) or a trigger owns the file; the supervising
-        # ``airflow tasks run`` wrapper would otherwise ship a second copy.
-        owns_file = getattr(ti, "raw", False) or getattr(ti, "is_trigger_log_context", False)
+        # The supervising ``airflow tasks run --local`` process (not ``--raw``) writes the file first and last
+        # and outlives the raw task process, so it ships; the raw process would ship a second, partial copy.
+        owns_file = not getattr(ti, "raw", False) or getattr(ti, "is_trigger_log_context", False)
         if owns_file and self.handler is not None:
             self._shipping_path = Path(self.handler.baseFilename)
             self.logs.track(self._shipping_path)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, wait_until
 from storage_servers import start_moto
 
 from log_handlers.objectstore.reader import RemoteLogReader
@@ -49,8 +50,9 @@ from airflow.utils.session import create_session
 with create_session() as session:
     ti = session.query(TaskInstance).filter_by(dag_id="{DAG_ID}", task_id="{TASK_ID}", run_id="{RUN_ID}").one()
     ti.dag = None
-    logs, metadata = TaskLogReader().read_log_chunks(ti, 1, {{}})
-print(json.dumps({{"logs": logs, "end_of_log": metadata.get("end_of_log")}}))
+    logs, metadata = TaskLogReader().read_log_chunks(ti, ti.try_number, {{}})
+    try_number = ti.try_number
+print(json.dumps({{"logs": logs, "end_of_log": metadata.get("end_of_log"), "try_number": try_number}}))
 """
 
 
@@ -112,8 +114,27 @@ def test_airflow2_task_handler_ships_and_airflow_reads_back(airflow2_bin, tmp_pa
 
         airflow("db", "migrate")
         airflow("dags", "reserialize")
+        airflow("dags", "unpause", DAG_ID)
         airflow("dags", "trigger", DAG_ID, "--run-id", RUN_ID)
-        airflow("tasks", "run", DAG_ID, TASK_ID, RUN_ID, "--local", "--ignore-all-dependencies")
+        # The scheduler (SequentialExecutor on SQLite) queues the try and runs ``airflow tasks run --local``.
+        with open(home / "scheduler.log", "wb") as log:
+            scheduler = subprocess.Popen(
+                ["airflow", "scheduler"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_until(
+                lambda: "success" in airflow("tasks", "state", DAG_ID, TASK_ID, RUN_ID),
+                300,
+                2,
+                what="task success",
+            )
+        finally:
+            os.killpg(scheduler.pid, signal.SIGTERM)
+            scheduler.wait(timeout=60)
         shutil.rmtree(home / "logs" / f"dag_id={DAG_ID}")
 
         read = subprocess.run(
@@ -131,9 +152,10 @@ def test_airflow2_task_handler_ships_and_airflow_reads_back(airflow2_bin, tmp_pa
             f"{n:04d}" for n in range(LINES)
         ]
         assert remote_base in text
+        assert result["end_of_log"] is True
 
         task_log = RemoteLogReader(ObjectStore(remote_base, s3.storage_options)).files(
-            f"dag_id={DAG_ID}/run_id={RUN_ID}/task_id={TASK_ID}/attempt=1.log"
+            f"dag_id={DAG_ID}/run_id={RUN_ID}/task_id={TASK_ID}/attempt={result['try_number']}.log"
         )
         assert len(task_log) == 1 and task_log[0].complete
         assert len(task_log[0].chunks) > 1, "the log left while the task ran, not only at its end"
