@@ -9,6 +9,7 @@ import urllib.parse
 
 import pytest
 from airflow_deployment import running_airflow
+from conftest import wait_until
 from storage_servers import start_moto
 
 from log_handlers.objectstore.reader import RemoteLogReader
@@ -35,7 +36,9 @@ class Chatty(BaseOperator):
         for number in range({LINES // 2}):
             self.log.info("airglow line %04d", number)
             time.sleep(0.02)
-        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=2)), method_name="resume")
+        # Longer than Airflow 3.3.2's supervisor takes to exit after a deferral (~5 s): a resume that starts
+        # before the first workload is reported makes the scheduler fail the try (an Airflow race).
+        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=10)), method_name="resume")
 
     def resume(self, context, event=None):
         for number in range({LINES // 2}, {LINES}):
@@ -75,6 +78,13 @@ def test_task_log_survives_in_s3_and_airflow_reads_it_back(airflow_bin, tmp_path
             assert airflow.wait_for_run(DAG_ID, run_id) == "success", (
                 tmp_path / "airflow" / "airflow.log"
             ).read_text()[-5000:]
+            # Airflow 3 records success before its supervisor's final upload: wait for that, as a pod's
+            # deletion does (the pod ends when the supervisor exits), then lose the local log.
+            reader = RemoteLogReader(ObjectStore(remote_base, s3.storage_options))
+            relative = f"dag_id={DAG_ID}/run_id={run_id}/task_id={TASK_ID}/attempt=1.log"
+            wait_until(
+                lambda: reader.files(relative)[0].complete, 60, 0.5, what="final upload of the task log"
+            )
             shutil.rmtree(tmp_path / "airflow" / "logs" / f"dag_id={DAG_ID}")
 
             quoted = urllib.parse.quote(run_id, safe="")
@@ -88,10 +98,7 @@ def test_task_log_survives_in_s3_and_airflow_reads_it_back(airflow_bin, tmp_path
         assert f"{remote_base}/dag_id={DAG_ID}/" in sources
         assert ".trigger." in sources, "the trigger's log is read back too"
 
-        store = ObjectStore(remote_base, s3.storage_options)
-        relative = f"dag_id={DAG_ID}/run_id={run_id}/task_id={TASK_ID}/attempt=1.log"
-        task_log = RemoteLogReader(store).files(relative)[0]
-        assert task_log.complete
+        task_log = reader.files(relative)[0]
         assert len({chunk.segment for chunk in task_log.chunks}) == 2, "deferral and resume are two segments"
         assert len(task_log.chunks) > 2, "the log left the pod in chunks while the task ran"
     finally:
