@@ -20,8 +20,15 @@ from conftest import ROOT, free_port, http_get, wait_until
 AIRFLOW = "apache-airflow[statsd]==3.3.2"
 
 
-def install_airflow(venv: Path) -> Path:
-    """Airflow and this checkout of Airglow (with its S3 extra) in a fresh venv; returns its bin folder."""
+def airflow_venv(requirement: str, reuse_variable: str, fresh: Path) -> Path:
+    """A venv with ``requirement`` and this checkout of Airglow (S3 extra); returns its bin folder.
+
+    ``$reuse_variable=DIR`` installs into (and on later runs reuses) DIR, for quicker local runs.
+    """
+    reuse = os.environ.get(reuse_variable)
+    venv = Path(reuse) if reuse else fresh
+    if (venv / "bin" / "airflow").exists():
+        return venv / "bin"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     result = subprocess.run(
         [
@@ -29,16 +36,34 @@ def install_airflow(venv: Path) -> Path:
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            AIRFLOW,
+            requirement,
             "-e",
             f"{ROOT}[s3]",
         ],
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=1800,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return venv / "bin"
+
+
+def s3_logging_env(remote_base: str, endpoint: str) -> dict[str, str]:
+    """Airflow settings that send task logs to Airglow on (moto) S3 through an ``aws`` connection."""
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+    }
+    return {
+        "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+        "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": remote_base,
+        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "log_handlers.logging_config.LOGGING_CONFIG",
+        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "airglow_s3",
+        "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps({"interval": 1}),
+        "AIRFLOW_CONN_AIRGLOW_S3": json.dumps(connection),
+    }
 
 
 @dataclass

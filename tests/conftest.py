@@ -247,13 +247,10 @@ def prometheus_factory(tmp_path) -> Iterator:
 
 @pytest.fixture(scope="session")
 def airflow_bin(tmp_path_factory) -> Path:
-    """Real Airflow 3.3.2 with this checkout of Airglow, installed once for every test that needs it.
+    """Real Airflow 3.3.2 with this checkout of Airglow, installed once for every test that needs it
+    (``AIRGLOW_TEST_AIRFLOW_VENV=DIR`` keeps and reuses it)."""
+    from airflow_deployment import AIRFLOW, airflow_venv
 
-    ``AIRGLOW_TEST_AIRFLOW_VENV=DIR`` installs into (and on later runs reuses) DIR, for quicker local runs.
-    """
-    from airflow_deployment import install_airflow
-
-    reuse = os.environ.get("AIRGLOW_TEST_AIRFLOW_VENV")
-    if reuse and (Path(reuse) / "bin" / "airflow").exists():
-        return Path(reuse) / "bin"
-    return install_airflow(Path(reuse) if reuse else tmp_path_factory.mktemp("airflow-venv") / "venv")
+    return airflow_venv(
+        AIRFLOW, "AIRGLOW_TEST_AIRFLOW_VENV", tmp_path_factory.mktemp("airflow-venv") / "venv"
+    )

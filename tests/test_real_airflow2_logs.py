@@ -8,11 +8,11 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, wait_until
+from airflow_deployment import airflow_venv, s3_logging_env
+from conftest import wait_until
 from storage_servers import start_moto
 
 from log_handlers.objectstore.reader import RemoteLogReader
@@ -58,26 +58,7 @@ print(json.dumps({{"logs": logs, "end_of_log": metadata.get("end_of_log"), "try_
 
 @pytest.fixture(scope="module")
 def airflow2_bin(tmp_path_factory) -> Path:
-    reuse = os.environ.get("AIRGLOW_TEST_AIRFLOW2_VENV")
-    venv = Path(reuse) if reuse else tmp_path_factory.mktemp("airflow2") / "venv"
-    if not (venv / "bin" / "airflow").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        result = subprocess.run(
-            [
-                str(venv / "bin" / "pip"),
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                AIRFLOW2,
-                "-e",
-                f"{ROOT}[s3]",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-    return venv / "bin"
+    return airflow_venv(AIRFLOW2, "AIRGLOW_TEST_AIRFLOW2_VENV", tmp_path_factory.mktemp("airflow2") / "venv")
 
 
 def test_airflow2_task_handler_ships_and_airflow_reads_back(airflow2_bin, tmp_path) -> None:
@@ -87,24 +68,13 @@ def test_airflow2_task_handler_ships_and_airflow_reads_back(airflow2_bin, tmp_pa
         (home / "dags").mkdir(parents=True)
         (home / "dags" / f"{DAG_ID}.py").write_text(DAG)
         remote_base = "s3://airglow-logs/airflow2"
-        connection = {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"endpoint_url": s3.extra["endpoint"], "region_name": "us-east-1"},
-        }
         env = {
             **os.environ,
             "PATH": f"{airflow2_bin}:{os.environ['PATH']}",
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
-            "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": remote_base,
-            "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "log_handlers.logging_config.LOGGING_CONFIG",
-            "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "airglow_s3",
-            "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps({"interval": 1}),
-            "AIRFLOW_CONN_AIRGLOW_S3": json.dumps(connection),
+            **s3_logging_env(remote_base, s3.extra["endpoint"]),
         }
 
         def airflow(*args: str) -> str:

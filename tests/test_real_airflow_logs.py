@@ -8,7 +8,7 @@ import shutil
 import urllib.parse
 
 import pytest
-from airflow_deployment import running_airflow
+from airflow_deployment import running_airflow, s3_logging_env
 from conftest import wait_until
 from storage_servers import start_moto
 
@@ -59,20 +59,7 @@ def test_task_log_survives_in_s3_and_airflow_reads_it_back(airflow_bin, tmp_path
     s3 = start_moto(tmp_path)
     try:
         remote_base = "s3://airglow-logs/airflow/logs"
-        connection = {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"endpoint_url": s3.extra["endpoint"], "region_name": "us-east-1"},
-        }
-        logging_env = {
-            "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
-            "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": remote_base,
-            "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "log_handlers.logging_config.LOGGING_CONFIG",
-            "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "airglow_s3",
-            "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps({"interval": 1}),
-            "AIRFLOW_CONN_AIRGLOW_S3": json.dumps(connection),
-        }
+        logging_env = s3_logging_env(remote_base, s3.extra["endpoint"])
         with running_airflow(airflow_bin, tmp_path / "airflow", {DAG_ID: DAG}, logging_env) as airflow:
             run_id = airflow.trigger(DAG_ID)
             assert airflow.wait_for_run(DAG_ID, run_id) == "success", (
