@@ -62,12 +62,7 @@ class AirglowRemoteLogIO:
 
     def upload(self, path: str | os.PathLike[str], ti: Any = None) -> None:
         """Ship the rest of the log and mark it complete; a failure is logged, never raised to Airflow."""
-        try:
-            local = self.logs.settings.base_log_folder / self.logs.relative_path(path)
-        except LogHandlerError as err:
-            log.warning("remote log upload skipped: %s", err)
-            return
-        self.logs.finish(local)
+        self.logs.finish(self.logs.settings.base_log_folder / path)
 
     def read(self, relative_path: str, ti: Any) -> tuple[list[str], list[str]]:
         """Legacy read: each shipped file as one string."""

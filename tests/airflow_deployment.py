@@ -48,6 +48,15 @@ def airflow_venv(requirement: str, reuse_variable: str, fresh: Path) -> Path:
     return venv / "bin"
 
 
+def run_python(bin_dir: Path, code: str, env: dict[str, str]) -> dict:
+    """Run ``code`` with the venv's Python; its last stdout line is the JSON result."""
+    result = subprocess.run(
+        [str(bin_dir / "python"), "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def s3_logging_env(remote_base: str, endpoint: str) -> dict[str, str]:
     """Airflow settings that send task logs to Airglow on (moto) S3 through an ``aws`` connection."""
     connection = {

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +253,55 @@ def test_airglow_logs_picks_the_latest_try_and_reports_a_missing_log(tmp_path: P
     assert first.stdout.splitlines() == ["first try"]
     missing = subprocess.run([*common[:-1], "other_run"], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "no log at" in missing.stderr
+
+
+@dataclass
+class FakeConnection:
+    """The fields of an Airflow connection the credentials mapping reads (Airflow is not installed here)."""
+
+    conn_type: str
+    login: str | None = None
+    password: str | None = None
+    host: str | None = None
+    extra_dejson: dict[str, Any] = field(default_factory=dict)
+
+
+def airflow_connection(server: StorageServer) -> FakeConnection:
+    """How a user would describe each emulator as an aws / google_cloud_platform / wasb connection."""
+    if server.kind == "s3":
+        return FakeConnection(
+            "aws",
+            "testing",
+            "testing",
+            extra_dejson={"endpoint_url": server.extra["endpoint"], "region_name": "us-east-1"},
+        )
+    if server.kind == "gcs":
+        return FakeConnection(
+            "google_cloud_platform",
+            extra_dejson={"endpoint_url": server.storage_options["endpoint_url"], "project": "airglow-test"},
+        )
+    return FakeConnection(
+        "wasb", extra_dejson={"connection_string": server.storage_options["connection_string"]}
+    )
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
+def test_credentials_from_an_airflow_connection_reach_the_store(kind: str, servers, tmp_path: Path) -> None:
+    server = servers(kind)
+    base = tmp_path / "local"
+    path = local_log(base, ATTEMPT_1)
+    append_lines(path, ["via the connection"])
+    anonymous = {"token": "anon"} if kind == "gcs" else {}  # the emulator has no accounts
+    settings = ObjectStoreLogSettings.build(
+        server.bucket_url(unique_prefix()), base, conn_id="logs", storage_options=anonymous
+    )
+    looked_up: list[str] = []
+    logs = ObjectStoreTaskLogs(
+        settings, lambda conn_id: looked_up.append(conn_id) or airflow_connection(server)
+    )
+    assert logs.finish(path)
+    assert remote_lines(logs, ATTEMPT_1) == [["via the connection"]]
+    assert looked_up == ["logs"]
 
 
 def test_unreachable_store_keeps_the_local_log_never_raises_and_never_logs_secrets(

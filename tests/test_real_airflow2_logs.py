@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from airflow_deployment import airflow_venv, s3_logging_env
+from airflow_deployment import airflow_venv, run_python, s3_logging_env
 from conftest import wait_until
 from storage_servers import start_moto
 
@@ -107,15 +107,7 @@ def test_airflow2_task_handler_ships_and_airflow_reads_back(airflow2_bin, tmp_pa
             scheduler.wait(timeout=60)
         shutil.rmtree(home / "logs" / f"dag_id={DAG_ID}")
 
-        read = subprocess.run(
-            [str(airflow2_bin / "python"), "-c", READ_BACK],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert read.returncode == 0, read.stderr[-4000:]
-        result = json.loads(read.stdout.strip().splitlines()[-1])
+        result = run_python(airflow2_bin, READ_BACK, env)
         text = json.dumps(result["logs"])
         found = [line for line in text.split("\\n") if "airglow line" in line]
         assert [line.rsplit("airglow line ", 1)[1][:4] for line in found] == [

@@ -8,7 +8,7 @@ import shutil
 import urllib.parse
 
 import pytest
-from airflow_deployment import running_airflow, s3_logging_env
+from airflow_deployment import run_python, running_airflow, s3_logging_env
 from conftest import wait_until
 from storage_servers import start_moto
 
@@ -123,7 +123,6 @@ def test_airflow_provider_dispatch_builds_airglow_for_its_scheme(airflow_bin, tm
     point and builds the handler with ``from_config``. Remote logging stays off in this process: Airflow
     3.3.2's default logging module still rejects schemes it does not know when it is on (README)."""
     import os
-    import subprocess
 
     remote = tmp_path / "remote"
     env = {
@@ -134,14 +133,6 @@ def test_airflow_provider_dispatch_builds_airglow_for_its_scheme(airflow_bin, tm
         "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"airglow+file://{remote}",
         "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps({"interval": 2}),
     }
-    result = subprocess.run(
-        [str(airflow_bin / "python"), "-c", DISPATCH_PROBE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_python(airflow_bin, DISPATCH_PROBE, env)
     expected = ["AirglowRemoteLogIO", f"file://{remote}", 2.0]
     assert found == {"core": expected, "task-sdk": expected, "read": ["shipped through provider dispatch"]}

@@ -108,3 +108,22 @@ def test_credentials_in_a_bad_url_are_not_echoed(tmp_path: Path) -> None:
     with pytest.raises(LogConfigError) as raised:
         ObjectStoreLogSettings.build("ftp://user:hunter2@host/logs", tmp_path)
     assert "hunter2" not in str(raised.value)
+
+
+def test_a_chunk_that_vanishes_mid_read_ends_the_stream_with_a_visible_line(tmp_path: Path) -> None:
+    base = tmp_path / "logs"
+    (base / RELATIVE).parent.mkdir(parents=True)
+    remote = AirglowRemoteLogIO(base, f"file://{tmp_path / 'remote'}", max_chunk_bytes=4096)
+    lines = [f"line {n:05d} " + "x" * 80 for n in range(200)]
+    (base / RELATIVE).write_text("".join(line + "\n" for line in lines))
+    remote.upload(RELATIVE)
+    _, streams = remote.stream(RELATIVE, ti=None)
+    chunks = sorted((tmp_path / "remote").rglob("*.chunk"))
+    assert len(chunks) > 2
+    chunks[1].unlink()  # e.g. removed by a bucket lifecycle rule while the UI reads
+
+    read = list(streams[0])
+    first_chunk_lines = chunks[0].read_text().count("\n")
+    assert read[:first_chunk_lines] == lines[:first_chunk_lines]
+    assert read[-1].startswith("*** Airglow: the rest of this log could not be read: read ")
+    assert len(read) == first_chunk_lines + 1

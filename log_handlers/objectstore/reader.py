@@ -19,10 +19,6 @@ class RemoteLogFile:
     chunks: tuple[ChunkRef, ...]
     complete: bool
 
-    @property
-    def size(self) -> int:
-        return sum(chunk.end - chunk.start for chunk in self.chunks)
-
 
 class RemoteLogReader:
     """Finds and streams the logs one relative path (and its trigger logs) left in the store."""

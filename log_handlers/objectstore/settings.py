@@ -72,7 +72,12 @@ def _policy(options: Mapping[str, Any]) -> ShippingPolicy:
     if unknown:
         raise LogConfigError("remote_task_handler_kwargs", f"unknown option(s): {', '.join(sorted(unknown))}")
     try:
-        policy = ShippingPolicy(**{name: float(value) for name, value in options.items()})
+        policy = ShippingPolicy(
+            **{
+                name: int(value) if name == "max_chunk_bytes" else float(value)
+                for name, value in options.items()
+            }
+        )
     except (TypeError, ValueError) as err:
         raise LogConfigError("remote_task_handler_kwargs", f"options must be numbers: {err}") from None
     if not 0 < policy.interval <= 3600:
@@ -83,4 +88,4 @@ def _policy(options: Mapping[str, Any]) -> ShippingPolicy:
         raise LogConfigError(
             "final_timeout/backoff", "timeouts must be >= 0 and backoff_initial <= backoff_max"
         )
-    return ShippingPolicy(**{**policy.__dict__, "max_chunk_bytes": int(policy.max_chunk_bytes)})
+    return policy

@@ -43,10 +43,13 @@ class ShippingPolicy:
         return min(self.backoff_max, self.backoff_initial * 2 ** max(0, failures - 1))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Range:
+    """Bytes [start, end) of the file, read once and re-sent unchanged on every retry."""
+
     start: int
     end: int
+    data: bytes
 
 
 class LogShipper:
@@ -74,10 +77,6 @@ class LogShipper:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @property
-    def shipped_offset(self) -> int:
-        return self._offset
 
     def start(self) -> None:
         """Ship in the background until ``close``."""
@@ -145,30 +144,20 @@ class LogShipper:
         if size < self._offset:
             log.warning("local log %s shrank below what was shipped; starting a new segment", self._path)
             self._segment, self._offset = None, 0
-        end = min(size, self._offset + self._policy.max_chunk_bytes)
-        if end <= self._offset:
+        window = self._policy.max_chunk_bytes
+        data = self._read(self._offset, min(size, self._offset + window))
+        if not final or self._offset + len(data) < size:
+            data = _whole_lines(data, window_full=len(data) == window)
+        if not data:
             return None
-        if not final or end < size:
-            end = self._offset + self._whole_lines(self._offset, end)
-            if end <= self._offset:
-                return None
-        self._pending = _Range(self._offset, end)
+        self._pending = _Range(self._offset, self._offset + len(data), data)
         return self._pending
-
-    def _whole_lines(self, start: int, end: int) -> int:
-        """Length of the longest prefix of [start, end) that ends in a newline (a full chunk if none)."""
-        data = self._read(start, end)
-        cut = data.rfind(b"\n") + 1
-        return cut if cut or end - start < self._policy.max_chunk_bytes else end - start
 
     def _ship_pending(self) -> None:
         assert self._pending is not None
         segment = self._segment or self._open_segment()
         pending = self._pending
-        self._store.put(
-            f"{self._key}/{segment}/{chunk_name(pending.start, pending.end)}",
-            self._read(pending.start, pending.end),
-        )
+        self._store.put(f"{self._key}/{segment}/{chunk_name(pending.start, pending.end)}", pending.data)
         self._offset, self._pending = pending.end, None
 
     def _open_segment(self) -> str:
@@ -194,6 +183,12 @@ class LogShipper:
         with open(self._path, "rb") as handle:
             handle.seek(start)
             return handle.read(end - start)
+
+
+def _whole_lines(data: bytes, window_full: bool) -> bytes:
+    """The longest prefix of ``data`` ending in a newline; all of a full window without one (a huge line)."""
+    cut = data.rfind(b"\n") + 1
+    return data[:cut] if cut or not window_full else data
 
 
 def file_size(path: Path) -> int:

@@ -76,9 +76,5 @@ class ObjectStore:
         except Exception as err:
             raise StoreError("read", self.location(key), err) from None
 
-    def read(self, key: str) -> bytes:
-        """A small object's whole content (markers)."""
-        return b"".join(self.iter_bytes(key))
-
     def _path(self, key: str) -> str:
         return f"{self._root}/{key}" if self._root else key

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from log_handlers.errors import LogHandlerError, UnsafeLogPath
+from log_handlers.errors import LogHandlerError, StoreError, UnsafeLogPath
 from log_handlers.objectstore.credentials import ConnectionLike, fetch_airflow_connection, storage_options_for
 from log_handlers.objectstore.keys import log_key
 from log_handlers.objectstore.reader import RemoteLogReader
@@ -109,8 +109,18 @@ class ObjectStoreTaskLogs:
         reader = RemoteLogReader(self.store)
         files = reader.files(relative_path)
         sources = [reader.location(f) + ("" if f.complete else " (still being written)") for f in files]
-        return sources, [reader.lines(f.chunks) for f in files]
+        return sources, [_reporting_failures(reader.lines(f.chunks)) for f in files]
 
     def _shipper(self, local_path: Path, start_offset: int) -> LogShipper:
         key = log_key(self.relative_path(local_path))
         return LogShipper(self.store, key, local_path, start_offset, self.settings.policy)
+
+
+def _reporting_failures(lines: Iterator[str]) -> Iterator[str]:
+    """The lines, then, if the store fails mid-read (an object expired, the network dropped), a line that
+    says so: the reader sees that the log is cut short instead of an error page or a silent end."""
+    try:
+        yield from lines
+    except StoreError as err:
+        log.warning("remote log read cut short: %s", err)
+        yield f"*** Airglow: the rest of this log could not be read: {err}"
