@@ -1,0 +1,45 @@
+"""PromQL fragments shared by the dashboards: the variable matchers and the histogram/rate shapes."""
+
+from __future__ import annotations
+
+DEPLOYMENT = 'deployment=~"$deployment"'
+# Kubernetes objects carry the deployment as their namespace (one Airflow deployment per namespace).
+NAMESPACE = 'namespace=~"$deployment"'
+DAG = 'dag_id=~"$dag_id"'
+TASK_CONTAINER = 'container="base"'
+CORE_CONTAINERS = 'container=~"scheduler|api-server|webserver|triggerer|dag-processor"'
+AIRFLOW_CONTAINERS = 'container=~"scheduler|api-server|webserver|triggerer|dag-processor|base"'
+RATE_WINDOW = "$__rate_interval"
+
+
+def matchers(*parts: str) -> str:
+    """``{a, b}`` from label matchers, skipping empty ones."""
+    return "{" + ", ".join(part for part in parts if part) + "}"
+
+
+def by(labels: tuple[str, ...]) -> str:
+    return f" by ({', '.join(labels)})" if labels else ""
+
+
+def rate(metric: str, *label_matchers: str, group: tuple[str, ...] = (), window: str = RATE_WINDOW) -> str:
+    return f"sum{by(group)} (rate({metric}{matchers(*label_matchers)}[{window}]))"
+
+
+def increase(metric: str, *label_matchers: str, group: tuple[str, ...] = (), window: str = RATE_WINDOW) -> str:
+    return f"sum{by(group)} (increase({metric}{matchers(*label_matchers)}[{window}]))"
+
+
+def gauge(metric: str, *label_matchers: str, group: tuple[str, ...] = (), aggregation: str = "sum") -> str:
+    return f"{aggregation}{by(group)} ({metric}{matchers(*label_matchers)})"
+
+
+def quantile(
+    q: float, histogram: str, *label_matchers: str, group: tuple[str, ...] = (), window: str = RATE_WINDOW
+) -> str:
+    """The q-quantile of a bridge histogram (``<name>_bucket``), aggregated over ``group``."""
+    buckets = rate(f"{histogram}_bucket", *label_matchers, group=("le", *group), window=window)
+    return f"histogram_quantile({q}, {buckets})"
+
+
+def heatmap_buckets(histogram: str, *label_matchers: str) -> str:
+    return increase(f"{histogram}_bucket", *label_matchers, group=("le",))
