@@ -50,7 +50,7 @@ def state() -> Section:
         timeseries(
             "Series against limits",
             Query(q.gauge("airglow_bridge_series", group=INSTANCE), "{{instance}} series"),
-            Query(q.gauge("airglow_bridge_series_limit", 'scope="total"', group=INSTANCE), "{{instance}} limit"),
+            Query(q.gauge("airglow_bridge_series_limit", 'scope="global"', group=INSTANCE), "{{instance}} limit"),
             width=8,
         ),
         timeseries("Config reloads", Query(

@@ -130,12 +130,16 @@ def task_alerts() -> list[Alert]:
 
 
 def bridge_alerts() -> list[Alert]:
-    dropped = 'statsd_exporter_(sample_errors|udp_packet_drops|tcp_too_long_lines)_total'
+    # One "or" per counter: rate() over a {__name__=~...} selector would give series with equal label sets.
+    dropped = " or ".join(
+        f"(sum by (instance, job) (rate(statsd_exporter_{counter}_total[5m])) > 0)"
+        for counter in ("sample_errors", "udp_packet_drops", "tcp_too_long_lines")
+    )
     return [
         Alert(
             "AirglowBridgeDroppingLines",
-            f'sum by (instance, job) (rate({{__name__=~"{dropped}"}}[5m])) > 0',
-            "Bridge {{ $labels.instance }} drops {{ $value | humanize }} lines/s",
+            dropped,
+            "Bridge {{ $labels.instance }} is dropping statsd lines",
             "Malformed lines, a full UDP queue or over-long TCP lines; see statsd_exporter_sample_errors_total"
             " by reason on the bridge dashboard.",
             for_="10m",
@@ -150,7 +154,7 @@ def bridge_alerts() -> list[Alert]:
         Alert(
             "AirglowBridgeSeriesNearLimit",
             "max by (instance, job) (airglow_bridge_series)"
-            ' / max by (instance, job) (airglow_bridge_series_limit{scope="total"}) > 0.9',
+            ' / max by (instance, job) (airglow_bridge_series_limit{scope="global"}) > 0.9',
             "Bridge {{ $labels.instance }} holds {{ $value | humanizePercentage }} of its series limit",
             "New series will be dropped once the limit is reached.",
             for_="15m",

@@ -1,0 +1,5 @@
+import sys
+
+from dashboards.simulate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,111 @@
+"""Simulator -> bridge -> real Prometheus (with the rules loaded) -> every panel query of every dashboard.
+
+Each target of each panel runs through Prometheus's HTTP API with the variables as Grafana would substitute
+them (All, then one deployment) and must return data; every rule must evaluate without error and the
+recording rules must produce series; then the preview draws each dashboard to a PNG from that Prometheus.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+import yaml
+
+from dashboards.collection import dashboards
+from dashboards.preview import preview
+from dashboards.queries import panel_queries
+from dashboards.rules import rules_file
+from tests.conftest import ROOT, free_port, http_get, require_binary, wait_until
+
+TROUBLED = "airflow-staging"  # the simulator's troubled deployment (the second one)
+RATE_INTERVAL = "1m"
+WARM_UP_SECONDS = 75
+
+
+def query_range(prometheus_url: str, expr: str, seconds: float = 60) -> list[dict]:
+    now = time.time()
+    params = urllib.parse.urlencode({"query": expr, "start": now - seconds, "end": now, "step": 5})
+    status, body, _ = http_get(f"{prometheus_url}/api/v1/query_range?{params}")
+    assert status == 200, f"{expr}: {body[:500]!r}"
+    return json.loads(body)["data"]["result"]
+
+
+def has_finite_value(result: list[dict]) -> bool:
+    return any(math.isfinite(float(value)) for series in result for _, value in series["values"])
+
+
+@pytest.fixture
+def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
+    """The whole chain, warmed up long enough for 1-minute rates and the recording rules."""
+    require_binary("prometheus")
+    bridge = bridge_factory("--airglow.series-limit-per-metric=300", tcp=False)
+    exposition_port = free_port()
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "dashboards.simulate", f"--statsd=127.0.0.1:{bridge.statsd_port}",
+         f"--listen=127.0.0.1:{exposition_port}", "--deployments=3", "--runaway-per-tick=20", "--run-rate=0.4"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    rules = tmp_path / "airglow-rules.yml"
+    rules.write_text(yaml.safe_dump(rules_file(), sort_keys=False))
+    jobs = [("bridge", "/metrics", bridge.http_port)] + [
+        (name, f"/metrics/{name}", exposition_port) for name in ("kube-state-metrics", "cadvisor", "pgbouncer")
+    ]
+    scrape = "".join(
+        f"  - job_name: {job}\n    metrics_path: {path}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+        for job, path, port in jobs
+    )
+    prometheus = prometheus_factory(f"rule_files: [{rules}]\nscrape_configs:\n{scrape}")
+    try:
+        wait_until(lambda: prometheus.query("airglow:task_pod_start_latency_seconds:p95_30m"), 60,
+                   0.5, what="recording rules over simulated pods")
+        time.sleep(max(0.0, WARM_UP_SECONDS - 60))
+        assert simulator.poll() is None, simulator.stderr.read().decode()
+        yield prometheus
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+
+def test_every_panel_query_returns_data_and_every_rule_evaluates(simulated_fleet, tmp_path):
+    prometheus = simulated_fleet
+    deployments = sorted({r["metric"]["deployment"] for r in prometheus.query("airflow_scheduler_heartbeat_total")})
+    assert len(deployments) == 3 and TROUBLED in deployments
+    dags = sorted({r["metric"]["dag_id"] for r in prometheus.query("airflow_ti_finish_total")})
+    selections = {
+        "All": {"deployment": deployments, "dag_id": dags},
+        TROUBLED: {"deployment": [TROUBLED], "dag_id": dags},
+    }
+    checked, empty = 0, []
+    for label, selection in selections.items():
+        for model in dashboards().values():
+            for query in panel_queries(model, selection, RATE_INTERVAL):
+                checked += 1
+                if not has_finite_value(query_range(prometheus.url, query.expr)):
+                    empty.append(f"[{label}] {query.dashboard} / {query.panel} / {query.ref_id}: {query.expr}")
+    assert not empty, "panels without data:\n" + "\n".join(empty)
+    assert checked > 150
+
+    status, body, _ = http_get(prometheus.url + "/api/v1/rules")
+    groups = json.loads(body)["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) == sum(len(group["rules"]) for group in rules_file()["groups"])
+    assert [rule["name"] for rule in rules if rule["health"] != "ok"] == []
+    for rule in rules:
+        if rule["type"] == "recording":
+            assert prometheus.query(rule["name"]), f"recording rule {rule['name']} has no data"
+    firing = {alert["metric"]["alertname"] for alert in prometheus.query("ALERTS")}
+    assert {"AirflowDagImportErrors", "AirflowTaskPodOOMKilled", "AirglowBridgeDroppingLines",
+            "AirglowBridgeSeriesLimitHit"} <= firing, firing
+
+    out = tmp_path / "preview"
+    pictures = preview(dashboards(), prometheus.url, out, window=120)
+    print(f"\npreview PNGs of this run: {out}")
+    assert [p.name for p in pictures] == [f"{name}.png" for name in dashboards()]
+    for picture in pictures:
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000, picture
