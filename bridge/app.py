@@ -45,7 +45,10 @@ class Bridge:
         self.telemetry_path = settings.telemetry_path
         self.enable_lifecycle = settings.enable_lifecycle
         self.stats = SelfMetrics()
-        for outcome in ("success", "failure"):  # both present from the start, so rates and alerts see the first one
+        for outcome in (
+            "success",
+            "failure",
+        ):  # both present from the start, so rates and alerts see the first one
             self.stats.inc("statsd_exporter_config_reloads_total", (("outcome", outcome),), 0)
         config = load_mapping(settings)
         registry = Registry(Limits(settings.series_limit, settings.series_limit_per_metric))

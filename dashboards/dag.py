@@ -14,52 +14,108 @@ DAG_TASK = ("deployment", "dag_id", "task_id")
 
 def runs() -> Section:
     finished = (
-        Query(q.increase(f"airflow_dagrun_duration_{state}_seconds_count", q.DEPLOYMENT, q.DAG,
-                         group=("deployment", "dag_id")), f"{{{{deployment}}}} {{{{dag_id}}}} {state}")
+        Query(
+            q.increase(
+                f"airflow_dagrun_duration_{state}_seconds_count",
+                q.DEPLOYMENT,
+                q.DAG,
+                group=("deployment", "dag_id"),
+            ),
+            f"{{{{deployment}}}} {{{{dag_id}}}} {state}",
+        )
         for state in ("success", "failed")
     )
     active = (
-        Query(q.gauge(f"airflow_scheduler_dagruns_{state}", q.DEPLOYMENT, q.DAG, group=("deployment", "dag_id")),
-              f"{{{{deployment}}}} {{{{dag_id}}}} {state}")
+        Query(
+            q.gauge(
+                f"airflow_scheduler_dagruns_{state}", q.DEPLOYMENT, q.DAG, group=("deployment", "dag_id")
+            ),
+            f"{{{{deployment}}}} {{{{dag_id}}}} {state}",
+        )
         for state in ("running", "queued")
     )
-    return Section("DAG runs", (
-        timeseries("Runs finished", *finished, width=8, stack=True),
-        timeseries("Runs active", *active, width=8),
-        timeseries("Run duration (p95)", *(
-            Query(q.quantile(0.95, f"airflow_dagrun_duration_{state}_seconds", q.DEPLOYMENT, q.DAG,
-                             group=("deployment", "dag_id")), f"{{{{deployment}}}} {{{{dag_id}}}} {state}")
-            for state in ("success", "failed")), unit="s", width=8),
-    ))
+    return Section(
+        "DAG runs",
+        (
+            timeseries("Runs finished", *finished, width=8, stack=True),
+            timeseries("Runs active", *active, width=8),
+            timeseries(
+                "Run duration (p95)",
+                *(
+                    Query(
+                        q.quantile(
+                            0.95,
+                            f"airflow_dagrun_duration_{state}_seconds",
+                            q.DEPLOYMENT,
+                            q.DAG,
+                            group=("deployment", "dag_id"),
+                        ),
+                        f"{{{{deployment}}}} {{{{dag_id}}}} {state}",
+                    )
+                    for state in ("success", "failed")
+                ),
+                unit="s",
+                width=8,
+            ),
+        ),
+    )
 
 
 def task_instances() -> Section:
     by_state = q.increase("airflow_ti_finish_total", q.DEPLOYMENT, q.DAG, group=("dag_id", "state"))
-    return Section("Task instances", (
-        timeseries("Finished by state", Query(by_state, "{{dag_id}} {{state}}"), width=8, stack=True),
-        timeseries("Running and queued", *(
-            Query(q.gauge(f"airflow_ti_{state}", q.DEPLOYMENT, q.DAG, group=("dag_id",)), f"{{{{dag_id}}}} {state}")
-            for state in ("running", "queued", "deferred")), width=8),
-        timeseries("Retries and failures", *(
-            Query(q.increase("airflow_ti_finish_total", q.DEPLOYMENT, q.DAG, f'state="{state}"', group=DAG_TASK),
-                  f"{{{{dag_id}}}}.{{{{task_id}}}} {state}")
-            for state in ("up_for_retry", "failed")), width=8,
-            description="Task instances that ended up for retry or failed, per task."),
-    ))
+    return Section(
+        "Task instances",
+        (
+            timeseries("Finished by state", Query(by_state, "{{dag_id}} {{state}}"), width=8, stack=True),
+            timeseries(
+                "Running and queued",
+                *(
+                    Query(
+                        q.gauge(f"airflow_ti_{state}", q.DEPLOYMENT, q.DAG, group=("dag_id",)),
+                        f"{{{{dag_id}}}} {state}",
+                    )
+                    for state in ("running", "queued", "deferred")
+                ),
+                width=8,
+            ),
+            timeseries(
+                "Retries and failures",
+                *(
+                    Query(
+                        q.increase(
+                            "airflow_ti_finish_total", q.DEPLOYMENT, q.DAG, f'state="{state}"', group=DAG_TASK
+                        ),
+                        f"{{{{dag_id}}}}.{{{{task_id}}}} {state}",
+                    )
+                    for state in ("up_for_retry", "failed")
+                ),
+                width=8,
+                description="Task instances that ended up for retry or failed, per task.",
+            ),
+        ),
+    )
 
 
 def durations() -> Section:
     percentiles = (
-        Query(q.quantile(p, "airflow_task_duration_seconds", q.DEPLOYMENT, q.DAG, group=("dag_id", "task_id")),
-              f"{{{{dag_id}}}}.{{{{task_id}}}} p{int(p * 100)}")
+        Query(
+            q.quantile(p, "airflow_task_duration_seconds", q.DEPLOYMENT, q.DAG, group=("dag_id", "task_id")),
+            f"{{{{dag_id}}}}.{{{{task_id}}}} p{int(p * 100)}",
+        )
         for p in (0.5, 0.95, 0.99)
     )
-    return Section("Task duration", (
-        timeseries("Task duration percentiles", *percentiles, unit="s", width=12, height=10),
-        heatmap("Task duration distribution",
+    return Section(
+        "Task duration",
+        (
+            timeseries("Task duration percentiles", *percentiles, unit="s", width=12, height=10),
+            heatmap(
+                "Task duration distribution",
                 Query(q.heatmap_buckets("airflow_task_duration_seconds", q.DEPLOYMENT, q.DAG), "{{le}}"),
-                width=12, height=10),
-    ))
+                width=12,
+                height=10,
+            ),
+        ),
+    )
 
 
 def build() -> core.Dashboard:

@@ -82,16 +82,24 @@ def timeseries_svg(panel: DrawnPanel, width: int, height: int) -> str:
     def xy(t: float, v: float) -> str:
         return f"{44 + (t - start) / max(end - start, 1) * (width - 52):.1f},{4 + (1 - (v - low) / (high - low)) * (plot_h - 8):.1f}"
 
-    parts = [f'<text x="2" y="12" class="axis">{human(high, panel.unit)}</text>',
-             f'<text x="2" y="{plot_h - 4}" class="axis">{human(low, panel.unit)}</text>']
+    parts = [
+        f'<text x="2" y="12" class="axis">{human(high, panel.unit)}</text>',
+        f'<text x="2" y="{plot_h - 4}" class="axis">{human(low, panel.unit)}</text>',
+    ]
     for index, (name, points) in enumerate(plotted):
         color = PALETTE[index % len(PALETTE)]
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(xy(t, v) for t, v in points)}"/>')
+        parts.append(
+            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(xy(t, v) for t, v in points)}"/>'
+        )
         if index < 4:
-            parts.append(f'<text x="44" y="{plot_h + 14 + 16 * index}" fill="{color}" class="legend">'
-                         f"{html.escape(name[:90])}</text>")
+            parts.append(
+                f'<text x="44" y="{plot_h + 14 + 16 * index}" fill="{color}" class="legend">'
+                f"{html.escape(name[:90])}</text>"
+            )
     if len(plotted) > 4:
-        parts.append(f'<text x="{width - 90}" y="{plot_h + 14}" class="legend">+{len(plotted) - 4} more</text>')
+        parts.append(
+            f'<text x="{width - 90}" y="{plot_h + 14}" class="legend">+{len(plotted) - 4} more</text>'
+        )
     return svg(width, height, parts)
 
 
@@ -104,11 +112,17 @@ def stat_svg(panel: DrawnPanel, width: int, height: int) -> str:
     parts = []
     for index, (name, value) in enumerate(shown):
         x = index * cell
-        parts.append(f'<rect x="{x + 2:.0f}" y="2" width="{cell - 4:.0f}" height="{height - 4}" rx="3" '
-                     f'fill="{color_for(value, panel.steps)}"/>')
-        parts.append(f'<text x="{x + cell / 2:.0f}" y="{height / 2 + 6:.0f}" class="stat">{human(value, panel.unit)}</text>')
+        parts.append(
+            f'<rect x="{x + 2:.0f}" y="2" width="{cell - 4:.0f}" height="{height - 4}" rx="3" '
+            f'fill="{color_for(value, panel.steps)}"/>'
+        )
+        parts.append(
+            f'<text x="{x + cell / 2:.0f}" y="{height / 2 + 6:.0f}" class="stat">{human(value, panel.unit)}</text>'
+        )
         if len(shown) > 1 or name != "value":
-            parts.append(f'<text x="{x + cell / 2:.0f}" y="{height - 10}" class="statname">{html.escape(name[:30])}</text>')
+            parts.append(
+                f'<text x="{x + cell / 2:.0f}" y="{height - 10}" class="statname">{html.escape(name[:30])}</text>'
+            )
     return svg(width, height, parts)
 
 
@@ -121,14 +135,18 @@ def heatmap_svg(panel: DrawnPanel, width: int, height: int) -> str:
     top, rows = max(values), len(cells)
     columns = max(len(column) for column in cells)
     cw, ch = (width - 50) / columns, (height - 8) / rows
-    parts = [f'<text x="2" y="12" class="axis">le {html.escape(buckets[-1][1].labels.get("le", ""))}</text>',
-             f'<text x="2" y="{height - 4}" class="axis">le {html.escape(buckets[0][1].labels.get("le", ""))}</text>']
+    parts = [
+        f'<text x="2" y="12" class="axis">le {html.escape(buckets[-1][1].labels.get("le", ""))}</text>',
+        f'<text x="2" y="{height - 4}" class="axis">le {html.escape(buckets[0][1].labels.get("le", ""))}</text>',
+    ]
     for row, column in enumerate(cells):
         for index, (_, value) in enumerate(column):
             if value > 0:
                 opacity = 0.15 + 0.85 * math.log1p(value) / math.log1p(top)
-                parts.append(f'<rect x="{48 + index * cw:.1f}" y="{height - 4 - (row + 1) * ch:.1f}" width="{cw:.1f}" '
-                             f'height="{ch:.1f}" fill="#ff780a" fill-opacity="{opacity:.2f}"/>')
+                parts.append(
+                    f'<rect x="{48 + index * cw:.1f}" y="{height - 4 - (row + 1) * ch:.1f}" width="{cw:.1f}" '
+                    f'height="{ch:.1f}" fill="#ff780a" fill-opacity="{opacity:.2f}"/>'
+                )
     return svg(width, height, parts)
 
 
@@ -147,12 +165,16 @@ def page(title: str, rows: list[tuple[str, int]], panels: list[DrawnPanel]) -> t
     """The HTML page and its pixel size; ``rows`` are (title, grid y) of the row headers."""
     width = 24 * COLUMN_PX
     bottom = max([p.y + p.h for p in panels] + [y + 1 for _, y in rows] + [1])
-    blocks = [f'<div class="row" style="top:{44 + y * ROW_PX}px">{html.escape(name)}</div>' for name, y in rows]
+    blocks = [
+        f'<div class="row" style="top:{44 + y * ROW_PX}px">{html.escape(name)}</div>' for name, y in rows
+    ]
     for panel in panels:
         w, h = panel.w * COLUMN_PX - 8, panel.h * ROW_PX - 8
         body = DRAW[panel.kind](panel, w - 12, h - 30)
-        blocks.append(f'<div class="panel" style="left:{panel.x * COLUMN_PX + 4}px;top:{44 + panel.y * ROW_PX + 4}px;'
-                      f'width:{w}px;height:{h}px"><div class="title">{html.escape(panel.title)}</div>{body}</div>')
+        blocks.append(
+            f'<div class="panel" style="left:{panel.x * COLUMN_PX + 4}px;top:{44 + panel.y * ROW_PX + 4}px;'
+            f'width:{w}px;height:{h}px"><div class="title">{html.escape(panel.title)}</div>{body}</div>'
+        )
     height = 52 + bottom * ROW_PX
     document = f"""<!doctype html><html><head><meta charset="utf-8"><style>
 body{{margin:0;background:#111217;color:#ccccdc;font:12px sans-serif;width:{width}px;height:{height}px;position:relative}}
@@ -160,5 +182,5 @@ h1{{font-size:16px;margin:0;padding:12px}} .row{{position:absolute;left:8px;font
 .panel{{position:absolute;background:#181b1f;border:1px solid #2c3235;border-radius:2px;padding:0 6px;box-sizing:border-box}}
 .title{{font-weight:600;padding:6px 0 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}} .axis{{fill:#8e8e8e;font-size:10px}} .legend{{font-size:11px}}
 .stat{{fill:#fff;font-size:22px;font-weight:bold;text-anchor:middle}} .statname{{fill:#fff;font-size:11px;text-anchor:middle}}
-.nodata{{fill:#8e8e8e;text-anchor:middle}}</style></head><body><h1>{html.escape(title)}</h1>{''.join(blocks)}</body></html>"""
+.nodata{{fill:#8e8e8e;text-anchor:middle}}</style></head><body><h1>{html.escape(title)}</h1>{"".join(blocks)}</body></html>"""
     return document, width, height

@@ -40,7 +40,12 @@ def dashboard(
         editable=True,
         links=[
             core.DashboardLink(
-                title="Airglow", type="dashboards", tags=[TAG], asDropdown=True, includeVars=True, keepTime=True
+                title="Airglow",
+                type="dashboards",
+                tags=[TAG],
+                asDropdown=True,
+                includeVars=True,
+                keepTime=True,
             )
         ],
         templating=core.Templating(list=list(variables)),

@@ -14,7 +14,9 @@ from grafanalib import core
 from grafanalib._gen import DashboardEncoder
 
 SCHEMA_VERSION = 39
-LEGACY_DASHBOARD_KEYS = frozenset({"rows", "hideControls", "sharedCrosshair", "style", "__inputs", "gnetId", "id"})
+LEGACY_DASHBOARD_KEYS = frozenset(
+    {"rows", "hideControls", "sharedCrosshair", "style", "__inputs", "gnetId", "id"}
+)
 # maxDataPoints=100 (grafanalib's default) would cap every graph at 100 points.
 LEGACY_PANEL_KEYS = frozenset({"editable", "error", "height", "span", "minSpan", "maxDataPoints"})
 LEGACY_TARGET_KEYS = frozenset({"intervalFactor", "step", "metric", "target", "query", "interval"})

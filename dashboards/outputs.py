@@ -1,10 +1,10 @@
 """Everything ``airglow-dashboards`` writes, as deterministic bytes: the same code gives the same files.
 
-    <out>/dashboards/<name>.json                    Grafana dashboard JSON (import, or file provisioning)
-    <out>/provisioning/dashboards/airglow.yaml      Grafana file provider pointing at the JSON
-    <out>/rules/airglow-rules.yml                   Prometheus rules file (promtool check rules)
-    <out>/kubernetes/prometheusrule.yaml            the same rules as a Prometheus Operator PrometheusRule
-    <out>/kubernetes/grafana-dashboards.yaml        one ConfigMap per dashboard for the Grafana sidecar
+<out>/dashboards/<name>.json                    Grafana dashboard JSON (import, or file provisioning)
+<out>/provisioning/dashboards/airglow.yaml      Grafana file provider pointing at the JSON
+<out>/rules/airglow-rules.yml                   Prometheus rules file (promtool check rules)
+<out>/kubernetes/prometheusrule.yaml            the same rules as a Prometheus Operator PrometheusRule
+<out>/kubernetes/grafana-dashboards.yaml        one ConfigMap per dashboard for the Grafana sidecar
 """
 
 from __future__ import annotations
@@ -39,15 +39,17 @@ def dump_yaml(value: Any) -> str:
 def provisioning(options: OutputOptions) -> dict[str, Any]:
     return {
         "apiVersion": 1,
-        "providers": [{
-            "name": "airglow",
-            "folder": options.folder,
-            "type": "file",
-            "disableDeletion": False,
-            "allowUiUpdates": False,
-            "updateIntervalSeconds": 60,
-            "options": {"path": options.dashboards_path, "foldersFromFilesStructure": False},
-        }],
+        "providers": [
+            {
+                "name": "airglow",
+                "folder": options.folder,
+                "type": "file",
+                "disableDeletion": False,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 60,
+                "options": {"path": options.dashboards_path, "foldersFromFilesStructure": False},
+            }
+        ],
     }
 
 

@@ -140,13 +140,25 @@ def build(spec: PanelSpec, position: core.GridPos) -> core.Panel:
     steps = threshold_steps(spec.steps)
     if spec.kind == "stat":
         return core.Stat(
-            targets=targets(spec.queries), format=spec.unit, thresholds=steps, reduceCalc="lastNotNull",
-            graphMode="area", colorMode="background", textMode="value_and_name", **common,
+            targets=targets(spec.queries),
+            format=spec.unit,
+            thresholds=steps,
+            reduceCalc="lastNotNull",
+            graphMode="area",
+            colorMode="background",
+            textMode="value_and_name",
+            **common,
         )
     return core.TimeSeries(
-        targets=targets(spec.queries), unit=spec.unit, thresholds=steps, legendDisplayMode="list",
-        legendPlacement="bottom", tooltipMode="multi", stacking={"mode": "normal" if spec.stack else "none"},
-        fillOpacity=20 if spec.stack else 10, **common,
+        targets=targets(spec.queries),
+        unit=spec.unit,
+        thresholds=steps,
+        legendDisplayMode="list",
+        legendPlacement="bottom",
+        tooltipMode="multi",
+        stacking={"mode": "normal" if spec.stack else "none"},
+        fillOpacity=20 if spec.stack else 10,
+        **common,
     )
 
 

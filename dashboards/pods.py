@@ -11,32 +11,69 @@ from dashboards.panels import Query, Section, Step, timeseries
 
 TASK_POD = f"{q.NAMESPACE}, {q.TASK_CONTAINER}"
 PENDING = f'kube_pod_status_phase{{{q.NAMESPACE}, phase="Pending"}} == 1'
-IS_TASK_POD = f"on (namespace, pod) group_left () max by (namespace, pod) (kube_pod_container_info{{{TASK_POD}}})"
+IS_TASK_POD = (
+    f"on (namespace, pod) group_left () max by (namespace, pod) (kube_pod_container_info{{{TASK_POD}}})"
+)
 
 
 def pending() -> Section:
     count = f"count by (namespace) (({PENDING}) * {IS_TASK_POD})"
     age = f"max by (namespace) ((time() - kube_pod_created{{{q.NAMESPACE}}}) and on (namespace, pod) ({PENDING}) * {IS_TASK_POD})"
-    return Section("Pending task pods", (
-        timeseries("Pending task pods", Query(count, "{{namespace}}"), width=12,
-                   steps=(Step("green"), Step("orange", 10), Step("red", 50))),
-        timeseries("Oldest pending task pod", Query(age, "{{namespace}}"), unit="s", width=12,
-                   steps=(Step("green"), Step("orange", 120), Step("red", 600))),
-    ))
+    return Section(
+        "Pending task pods",
+        (
+            timeseries(
+                "Pending task pods",
+                Query(count, "{{namespace}}"),
+                width=12,
+                steps=(Step("green"), Step("orange", 10), Step("red", 50)),
+            ),
+            timeseries(
+                "Oldest pending task pod",
+                Query(age, "{{namespace}}"),
+                unit="s",
+                width=12,
+                steps=(Step("green"), Step("orange", 120), Step("red", 600)),
+            ),
+        ),
+    )
 
 
 def start_latency() -> Section:
-    return Section("Start latency", (
-        timeseries("Task pod start (kube-state-metrics)", *(
-            Query(f"max by (namespace) (airglow:task_pod_start_latency_seconds:{p}_30m{{{q.NAMESPACE}}})",
-                  f"{{{{namespace}}}} {p}") for p in ("p50", "p95")), unit="s", width=12,
-            description="Pod created → task container started, per pod, kept by a recording rule so that deleted "
-            "task pods still count; percentiles over 30 min."),
-        timeseries("Queued → running (Airflow)", *(
-            Query(q.quantile(p, "airflow_task_queued_duration_seconds", q.DEPLOYMENT, group=("deployment",)),
-                  f"{{{{deployment}}}} p{int(p * 100)}") for p in (0.5, 0.95)), unit="s", width=12,
-            description="task.queued_duration from Airflow 2 (Airflow 3 does not send it yet, apache/airflow#63503)."),
-    ))
+    return Section(
+        "Start latency",
+        (
+            timeseries(
+                "Task pod start (kube-state-metrics)",
+                *(
+                    Query(
+                        f"max by (namespace) (airglow:task_pod_start_latency_seconds:{p}_30m{{{q.NAMESPACE}}})",
+                        f"{{{{namespace}}}} {p}",
+                    )
+                    for p in ("p50", "p95")
+                ),
+                unit="s",
+                width=12,
+                description="Pod created → task container started, per pod, kept by a recording rule so that deleted "
+                "task pods still count; percentiles over 30 min.",
+            ),
+            timeseries(
+                "Queued → running (Airflow)",
+                *(
+                    Query(
+                        q.quantile(
+                            p, "airflow_task_queued_duration_seconds", q.DEPLOYMENT, group=("deployment",)
+                        ),
+                        f"{{{{deployment}}}} p{int(p * 100)}",
+                    )
+                    for p in (0.5, 0.95)
+                ),
+                unit="s",
+                width=12,
+                description="task.queued_duration from Airflow 2 (Airflow 3 does not send it yet, apache/airflow#63503).",
+            ),
+        ),
+    )
 
 
 def failures() -> Section:
@@ -45,24 +82,64 @@ def failures() -> Section:
         f"count by (namespace) (max_over_time(kube_pod_container_status_terminated_reason"
         f'{{{TASK_POD}, reason="OOMKilled"}}[{q.RATE_WINDOW}]) == 1)'
     )
-    return Section("Why task pods wait or die", (
-        timeseries("Waiting reasons", Query(waiting, "{{namespace}} {{reason}}"), width=12, stack=True,
-                   description="ContainerCreating, ImagePullBackOff, ErrImagePull, CreateContainerConfigError, …"),
-        timeseries("OOM-killed task pods", Query(oom, "{{namespace}}"), width=12,
-                   steps=(Step("green"), Step("red", 1))),
-    ))
+    return Section(
+        "Why task pods wait or die",
+        (
+            timeseries(
+                "Waiting reasons",
+                Query(waiting, "{{namespace}} {{reason}}"),
+                width=12,
+                stack=True,
+                description="ContainerCreating, ImagePullBackOff, ErrImagePull, CreateContainerConfigError, …",
+            ),
+            timeseries(
+                "OOM-killed task pods",
+                Query(oom, "{{namespace}}"),
+                width=12,
+                steps=(Step("green"), Step("red", 1)),
+            ),
+        ),
+    )
 
 
 def pod_creation() -> Section:
-    return Section("Pod creation (KubernetesExecutor)", (
-        timeseries("create_namespaced_pod latency", *(
-            Query(q.quantile(p, "airflow_kubernetes_executor_pod_creation_seconds", q.DEPLOYMENT, group=("deployment",)),
-                  f"{{{{deployment}}}} p{int(p * 100)}") for p in (0.5, 0.95)), unit="s", width=12),
-        timeseries("create_namespaced_pod status", Query(
-            q.rate("airflow_kubernetes_executor_pod_creation_status_total", q.DEPLOYMENT,
-                   group=("deployment", "status")), "{{deployment}} {{status}}"), unit="ops", width=12, stack=True,
-            description="HTTP status of each pod creation call (403 quota exceeded, 409 conflict, 422 invalid …)."),
-    ))
+    return Section(
+        "Pod creation (KubernetesExecutor)",
+        (
+            timeseries(
+                "create_namespaced_pod latency",
+                *(
+                    Query(
+                        q.quantile(
+                            p,
+                            "airflow_kubernetes_executor_pod_creation_seconds",
+                            q.DEPLOYMENT,
+                            group=("deployment",),
+                        ),
+                        f"{{{{deployment}}}} p{int(p * 100)}",
+                    )
+                    for p in (0.5, 0.95)
+                ),
+                unit="s",
+                width=12,
+            ),
+            timeseries(
+                "create_namespaced_pod status",
+                Query(
+                    q.rate(
+                        "airflow_kubernetes_executor_pod_creation_status_total",
+                        q.DEPLOYMENT,
+                        group=("deployment", "status"),
+                    ),
+                    "{{deployment}} {{status}}",
+                ),
+                unit="ops",
+                width=12,
+                stack=True,
+                description="HTTP status of each pod creation call (403 quota exceeded, 409 conflict, 422 invalid …).",
+            ),
+        ),
+    )
 
 
 def build() -> core.Dashboard:

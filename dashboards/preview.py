@@ -49,9 +49,14 @@ class Prometheus:
         return sorted(self.get(f"/api/v1/label/{label}/values", {"match[]": match}))
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
-        data = self.get("/api/v1/query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}",
-                                                "step": f"{step:.3f}"})
-        return [Series(item["metric"], [(float(t), float(v)) for t, v in item["values"]]) for item in data["result"]]
+        data = self.get(
+            "/api/v1/query_range",
+            {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:.3f}"},
+        )
+        return [
+            Series(item["metric"], [(float(t), float(v)) for t, v in item["values"]])
+            for item in data["result"]
+        ]
 
 
 def rate_interval(window: float) -> str:
@@ -59,8 +64,13 @@ def rate_interval(window: float) -> str:
     return f"{max(60, int(window / POINTS) * 4)}s"
 
 
-def draw_dashboard(model: dict[str, Any], prometheus: Prometheus, selection: Mapping[str, Sequence[str]],
-                   window: float, now: float) -> tuple[str, int, int]:
+def draw_dashboard(
+    model: dict[str, Any],
+    prometheus: Prometheus,
+    selection: Mapping[str, Sequence[str]],
+    window: float,
+    now: float,
+) -> tuple[str, int, int]:
     start, step = now - window, max(window / POINTS, 1.0)
     interval = rate_interval(window)
     row_headers: list[tuple[str, int]] = []
@@ -68,27 +78,50 @@ def draw_dashboard(model: dict[str, Any], prometheus: Prometheus, selection: Map
     offset = 0
     for row, panels in rows(model):
         repeat = row.get("repeat")
-        copies = [{**selection, repeat: [value]} for value in selection.get(repeat, [])] if repeat else [selection]
+        copies = (
+            [{**selection, repeat: [value]} for value in selection.get(repeat, [])] if repeat else [selection]
+        )
         block = max([p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels] + [row["gridPos"]["y"] + 1])
         block -= row["gridPos"]["y"]
         for index, chosen in enumerate(copies):
             shift = offset + index * block
-            row_headers.append((substitute(row.get("title", ""), chosen, interval), row["gridPos"]["y"] + shift))
-            drawn += [draw_panel(panel, prometheus, chosen, interval, (start, now, step), shift) for panel in panels]
+            row_headers.append(
+                (substitute(row.get("title", ""), chosen, interval), row["gridPos"]["y"] + shift)
+            )
+            drawn += [
+                draw_panel(panel, prometheus, chosen, interval, (start, now, step), shift) for panel in panels
+            ]
         offset += (len(copies) - 1) * block
     return page(model["title"], row_headers, drawn)
 
 
-def draw_panel(panel: dict[str, Any], prometheus: Prometheus, selection: Mapping[str, Sequence[str]],
-               interval: str, span: tuple[float, float, float], offset: int) -> DrawnPanel:
+def draw_panel(
+    panel: dict[str, Any],
+    prometheus: Prometheus,
+    selection: Mapping[str, Sequence[str]],
+    interval: str,
+    span: tuple[float, float, float],
+    offset: int,
+) -> DrawnPanel:
     series: list[tuple[str, Series]] = []
     for target in panel.get("targets", []):
         expr = substitute(target["expr"], selection, interval)
-        series += [(legend(target.get("legendFormat", ""), s.labels), s) for s in prometheus.query_range(expr, *span)]
+        series += [
+            (legend(target.get("legendFormat", ""), s.labels), s) for s in prometheus.query_range(expr, *span)
+        ]
     grid = panel["gridPos"]
     defaults = panel.get("fieldConfig", {}).get("defaults", {})
-    return DrawnPanel(panel["type"], panel.get("title", ""), grid["x"], grid["y"] + offset, grid["w"], grid["h"],
-                      defaults.get("unit", "short"), series, defaults.get("thresholds", {}).get("steps", []))
+    return DrawnPanel(
+        panel["type"],
+        panel.get("title", ""),
+        grid["x"],
+        grid["y"] + offset,
+        grid["w"],
+        grid["h"],
+        defaults.get("unit", "short"),
+        series,
+        defaults.get("thresholds", {}).get("steps", []),
+    )
 
 
 def chromium() -> str:
@@ -103,9 +136,19 @@ def screenshot(document: str, width: int, height: int, png: Path) -> None:
         html_path = Path(scratch) / "dashboard.html"
         html_path.write_text(document)
         command = [
-            chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-            f"--user-data-dir={scratch}/profile", f"--window-size={width},{height}", f"--screenshot={png}",
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={scratch}/profile",
+            f"--window-size={width},{height}",
+            f"--screenshot={png}",
             html_path.as_uri(),
         ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
@@ -114,17 +157,28 @@ def screenshot(document: str, width: int, height: int, png: Path) -> None:
 
 
 def selection_for(prometheus: Prometheus, deployment: str | None) -> dict[str, list[str]]:
-    deployments = [deployment] if deployment else prometheus.label_values("deployment", "airflow_scheduler_heartbeat_total")
+    deployments = (
+        [deployment]
+        if deployment
+        else prometheus.label_values("deployment", "airflow_scheduler_heartbeat_total")
+    )
     dags = prometheus.label_values("dag_id", "airflow_ti_finish_total")
     return {"deployment": deployments, "dag_id": dags}
 
 
-def preview(models: Mapping[str, dict[str, Any]], prometheus_url: str, out: Path, deployment: str | None = None,
-            window: float = 1800.0) -> list[Path]:
+def preview(
+    models: Mapping[str, dict[str, Any]],
+    prometheus_url: str,
+    out: Path,
+    deployment: str | None = None,
+    window: float = 1800.0,
+) -> list[Path]:
     prometheus = Prometheus(prometheus_url)
     selection = selection_for(prometheus, deployment)
     if not selection["deployment"]:
-        raise PreviewError(f"{prometheus_url} has no airflow_scheduler_heartbeat_total: no deployment to show")
+        raise PreviewError(
+            f"{prometheus_url} has no airflow_scheduler_heartbeat_total: no deployment to show"
+        )
     out.mkdir(parents=True, exist_ok=True)
     written = []
     now = time.time()

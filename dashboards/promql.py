@@ -25,7 +25,9 @@ def rate(metric: str, *label_matchers: str, group: tuple[str, ...] = (), window:
     return f"sum{by(group)} (rate({metric}{matchers(*label_matchers)}[{window}]))"
 
 
-def increase(metric: str, *label_matchers: str, group: tuple[str, ...] = (), window: str = RATE_WINDOW) -> str:
+def increase(
+    metric: str, *label_matchers: str, group: tuple[str, ...] = (), window: str = RATE_WINDOW
+) -> str:
     return f"sum{by(group)} (increase({metric}{matchers(*label_matchers)}[{window}]))"
 
 

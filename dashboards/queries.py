@@ -38,7 +38,12 @@ def panel_queries(
     model: Mapping[str, Any], selection: Mapping[str, Sequence[str]], rate_interval: str
 ) -> list[PanelQuery]:
     return [
-        PanelQuery(model["title"], panel["title"], target["refId"], substitute(target["expr"], selection, rate_interval))
+        PanelQuery(
+            model["title"],
+            panel["title"],
+            target["refId"],
+            substitute(target["expr"], selection, rate_interval),
+        )
         for _, panels in rows(model)
         for panel in panels
         for target in panel.get("targets", [])

@@ -48,15 +48,27 @@ def recordings() -> list[Recording]:
     per_pod = "airglow:task_pod_start_latency_seconds"
     return [
         # One value per task pod while it exists; the 30-minute percentiles below keep pods already deleted.
-        Recording(per_pod, f"max by (namespace, pod) (kube_pod_container_state_started{{{TASK_POD}}})"
-                  " - on (namespace, pod) max by (namespace, pod) (kube_pod_created)"),
-        *(Recording(f"{per_pod}:p{int(q * 100)}_30m",
-                    f"quantile by (namespace) ({q}, max_over_time({per_pod}[30m]))") for q in (0.5, 0.95)),
-        Recording("deployment:airflow_ti_finished:increase15m",
-                  'sum by (deployment) (increase(airflow_ti_finish_total{state=~"success|failed"}[15m]))'),
-        Recording("deployment:airflow_ti_failure:ratio15m",
-                  'sum by (deployment) (increase(airflow_ti_finish_total{state="failed"}[15m]))'
-                  " / deployment:airflow_ti_finished:increase15m"),
+        Recording(
+            per_pod,
+            f"max by (namespace, pod) (kube_pod_container_state_started{{{TASK_POD}}})"
+            " - on (namespace, pod) max by (namespace, pod) (kube_pod_created)",
+        ),
+        *(
+            Recording(
+                f"{per_pod}:p{int(q * 100)}_30m",
+                f"quantile by (namespace) ({q}, max_over_time({per_pod}[30m]))",
+            )
+            for q in (0.5, 0.95)
+        ),
+        Recording(
+            "deployment:airflow_ti_finished:increase15m",
+            'sum by (deployment) (increase(airflow_ti_finish_total{state=~"success|failed"}[15m]))',
+        ),
+        Recording(
+            "deployment:airflow_ti_failure:ratio15m",
+            'sum by (deployment) (increase(airflow_ti_finish_total{state="failed"}[15m]))'
+            " / deployment:airflow_ti_finished:increase15m",
+        ),
     ]
 
 
@@ -180,6 +192,10 @@ def prometheus_rule(name: str = "airglow", namespace: str = "monitoring") -> dic
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/part-of": "airglow"}},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "airglow"},
+        },
         "spec": rules_file(),
     }

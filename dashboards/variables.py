@@ -26,8 +26,15 @@ def datasource() -> core.Template:
 def label_values(name: str, label: str, query: str) -> core.Template:
     """A multi-value query variable with All, refreshed when the time range changes."""
     return core.Template(
-        name=name, label=label, query=query, dataSource=DATASOURCE, includeAll=True, multi=True,
-        refresh=2, sort=1, default="$__all",
+        name=name,
+        label=label,
+        query=query,
+        dataSource=DATASOURCE,
+        includeAll=True,
+        multi=True,
+        refresh=2,
+        sort=1,
+        default="$__all",
     )
 
 

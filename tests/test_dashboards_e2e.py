@@ -47,14 +47,25 @@ def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
     bridge = bridge_factory("--airglow.series-limit-per-metric=300", tcp=False)
     exposition_port = free_port()
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "dashboards.simulate", f"--statsd=127.0.0.1:{bridge.statsd_port}",
-         f"--listen=127.0.0.1:{exposition_port}", "--deployments=3", "--runaway-per-tick=20", "--run-rate=0.4"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "dashboards.simulate",
+            f"--statsd=127.0.0.1:{bridge.statsd_port}",
+            f"--listen=127.0.0.1:{exposition_port}",
+            "--deployments=3",
+            "--runaway-per-tick=20",
+            "--run-rate=0.4",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     rules = tmp_path / "airglow-rules.yml"
     rules.write_text(yaml.safe_dump(rules_file(), sort_keys=False))
     jobs = [("bridge", "/metrics", bridge.http_port)] + [
-        (name, f"/metrics/{name}", exposition_port) for name in ("kube-state-metrics", "cadvisor", "pgbouncer")
+        (name, f"/metrics/{name}", exposition_port)
+        for name in ("kube-state-metrics", "cadvisor", "pgbouncer")
     ]
     scrape = "".join(
         f"  - job_name: {job}\n    metrics_path: {path}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
@@ -62,8 +73,12 @@ def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
     )
     prometheus = prometheus_factory(f"rule_files: [{rules}]\nscrape_configs:\n{scrape}")
     try:
-        wait_until(lambda: prometheus.query("airglow:task_pod_start_latency_seconds:p95_30m"), 60,
-                   0.5, what="recording rules over simulated pods")
+        wait_until(
+            lambda: prometheus.query("airglow:task_pod_start_latency_seconds:p95_30m"),
+            60,
+            0.5,
+            what="recording rules over simulated pods",
+        )
         time.sleep(max(0.0, WARM_UP_SECONDS - 60))
         assert simulator.poll() is None, simulator.stderr.read().decode()
         yield prometheus
@@ -74,7 +89,9 @@ def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
 
 def test_every_panel_query_returns_data_and_every_rule_evaluates(simulated_fleet, tmp_path):
     prometheus = simulated_fleet
-    deployments = sorted({r["metric"]["deployment"] for r in prometheus.query("airflow_scheduler_heartbeat_total")})
+    deployments = sorted(
+        {r["metric"]["deployment"] for r in prometheus.query("airflow_scheduler_heartbeat_total")}
+    )
     assert len(deployments) == 3 and TROUBLED in deployments
     dags = sorted({r["metric"]["dag_id"] for r in prometheus.query("airflow_ti_finish_total")})
     selections = {
@@ -87,11 +104,14 @@ def test_every_panel_query_returns_data_and_every_rule_evaluates(simulated_fleet
             for query in panel_queries(model, selection, RATE_INTERVAL):
                 checked += 1
                 if not has_finite_value(query_range(prometheus.url, query.expr)):
-                    empty.append(f"[{label}] {query.dashboard} / {query.panel} / {query.ref_id}: {query.expr}")
+                    empty.append(
+                        f"[{label}] {query.dashboard} / {query.panel} / {query.ref_id}: {query.expr}"
+                    )
     assert not empty, "panels without data:\n" + "\n".join(empty)
     assert checked > 150
 
     status, body, _ = http_get(prometheus.url + "/api/v1/rules")
+    assert status == 200, body
     groups = json.loads(body)["data"]["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
     assert len(rules) == sum(len(group["rules"]) for group in rules_file()["groups"])
@@ -100,8 +120,12 @@ def test_every_panel_query_returns_data_and_every_rule_evaluates(simulated_fleet
         if rule["type"] == "recording":
             assert prometheus.query(rule["name"]), f"recording rule {rule['name']} has no data"
     firing = {alert["metric"]["alertname"] for alert in prometheus.query("ALERTS")}
-    assert {"AirflowDagImportErrors", "AirflowTaskPodOOMKilled", "AirglowBridgeDroppingLines",
-            "AirglowBridgeSeriesLimitHit"} <= firing, firing
+    assert {
+        "AirflowDagImportErrors",
+        "AirflowTaskPodOOMKilled",
+        "AirglowBridgeDroppingLines",
+        "AirglowBridgeSeriesLimitHit",
+    } <= firing, firing
 
     out = tmp_path / "preview"
     pictures = preview(dashboards(), prometheus.url, out, window=120)

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from dashboards.simulate.expositions import EXPOSITIONS
 from dashboards.simulate.model import Fleet, FleetShape
@@ -22,8 +23,8 @@ def address(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def positive(kind: type) -> callable:
-    def parse(text: str):
+def positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
         value = kind(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
@@ -35,16 +36,26 @@ def positive(kind: type) -> callable:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="airglow-simulate", description=__doc__)
     p.add_argument("--statsd", type=address, default=("127.0.0.1", 9125), help="bridge statsd UDP HOST:PORT")
-    p.add_argument("--listen", type=address, default=("127.0.0.1", 9300),
-                   help="HOST:PORT for /metrics/{kube-state-metrics,cadvisor,pgbouncer} (default 127.0.0.1:9300)")
+    p.add_argument(
+        "--listen",
+        type=address,
+        default=("127.0.0.1", 9300),
+        help="HOST:PORT for /metrics/{kube-state-metrics,cadvisor,pgbouncer} (default 127.0.0.1:9300)",
+    )
     p.add_argument("--deployments", type=positive(int), default=3)
     p.add_argument("--dags", type=positive(int), default=4, help="DAGs per deployment")
     p.add_argument("--tasks", type=positive(int), default=4, help="tasks per DAG (one pod each)")
     p.add_argument("--run-rate", type=positive(float), default=0.15, help="new runs per DAG per tick")
     p.add_argument("--tick", type=positive(float), default=1.0, help="seconds between ticks")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run until killed)")
-    p.add_argument("--runaway-per-tick", type=int, default=0,
-                   help="new ids per tick on an exploding label, to show the bridge's series limits")
+    p.add_argument(
+        "--duration", type=float, default=0.0, help="stop after this many seconds (0: run until killed)"
+    )
+    p.add_argument(
+        "--runaway-per-tick",
+        type=int,
+        default=0,
+        help="new ids per tick on an exploding label, to show the bridge's series limits",
+    )
     p.add_argument("--seed", type=int, default=1)
     return p
 
@@ -57,13 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = serve(fleet, lock, *args.listen)
     except OSError as error:
-        print(f"airglow-simulate: cannot listen on {args.listen[0]}:{args.listen[1]}: {error}", file=sys.stderr)
+        print(
+            f"airglow-simulate: cannot listen on {args.listen[0]}:{args.listen[1]}: {error}", file=sys.stderr
+        )
         return 2
     sender = StatsdSender(*args.statsd, [deployment.name for deployment in fleet.deployments])
     misbehaving = MisbehavingSender(*args.statsd, args.runaway_per_tick)
     host, port = server.server_address[:2]
-    print(f"airglow-simulate: {len(fleet.deployments)} deployments -> statsd {args.statsd[0]}:{args.statsd[1]};"
-          f" expositions on " + ", ".join(f"http://{host}:{port}/metrics/{name}" for name in EXPOSITIONS), flush=True)
+    print(
+        f"airglow-simulate: {len(fleet.deployments)} deployments -> statsd {args.statsd[0]}:{args.statsd[1]};"
+        f" expositions on " + ", ".join(f"http://{host}:{port}/metrics/{name}" for name in EXPOSITIONS),
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -78,8 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(fleet: Fleet, lock: threading.Lock, sender: StatsdSender, misbehaving: MisbehavingSender,
-        args: argparse.Namespace, stop: threading.Event) -> None:
+def run(
+    fleet: Fleet,
+    lock: threading.Lock,
+    sender: StatsdSender,
+    misbehaving: MisbehavingSender,
+    args: argparse.Namespace,
+    stop: threading.Event,
+) -> None:
     deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
     next_tick = time.monotonic()
     while not stop.is_set() and time.monotonic() < deadline:

@@ -104,13 +104,17 @@ class Fleet:
         self.tick = 0
         self.uids = itertools.count(1)
         troubled = 1 if shape.deployments > 1 else 0
-        self.deployments = [self.new_deployment(index, index == troubled, now) for index in range(shape.deployments)]
+        self.deployments = [
+            self.new_deployment(index, index == troubled, now) for index in range(shape.deployments)
+        ]
 
     def new_deployment(self, index: int, troubled: bool, now: float) -> Deployment:
         name = f"airflow-{('prod', 'staging', 'analytics', 'ml', 'finance')[index % 5]}{index // 5 or ''}"
         dags = tuple(
-            (f"dag_{dag:02d}_{('ingest', 'transform', 'report', 'train')[dag % 4]}",
-             tuple(f"task_{task}" for task in range(self.shape.tasks)))
+            (
+                f"dag_{dag:02d}_{('ingest', 'transform', 'report', 'train')[dag % 4]}",
+                tuple(f"task_{task}" for task in range(self.shape.tasks)),
+            )
             for dag in range(self.shape.dags)
         )
         deployment = Deployment(name=name, dags=dags, troubled=troubled)
@@ -140,7 +144,9 @@ class Fleet:
         self.advance_core(deployment)
         return metrics
 
-    def start_run(self, deployment: Deployment, dag_id: str, tasks: tuple[str, ...], now: float) -> list[Metric]:
+    def start_run(
+        self, deployment: Deployment, dag_id: str, tasks: tuple[str, ...], now: float
+    ) -> list[Metric]:
         for task_id in tasks:
             deployment.pods.append(self.new_pod(deployment, dag_id, task_id, now))
         tags = (("dag_id", dag_id),)
@@ -148,10 +154,20 @@ class Fleet:
         outcome = self.run_outcome(deployment)
         return [
             Metric("timing", "dagrun.schedule_delay", delay, tags, f"dagrun.schedule_delay.{dag_id}"),
-            Metric("timing", "dagrun.first_task_scheduling_delay", delay / 3, tags,
-                   f"dagrun.{dag_id}.first_task_scheduling_delay"),
-            Metric("timing", f"dagrun.duration.{outcome}", lognormal_seconds(self.rng, 900) * 1000, tags,
-                   f"dagrun.duration.{outcome}.{dag_id}"),
+            Metric(
+                "timing",
+                "dagrun.first_task_scheduling_delay",
+                delay / 3,
+                tags,
+                f"dagrun.{dag_id}.first_task_scheduling_delay",
+            ),
+            Metric(
+                "timing",
+                f"dagrun.duration.{outcome}",
+                lognormal_seconds(self.rng, 900) * 1000,
+                tags,
+                f"dagrun.duration.{outcome}.{dag_id}",
+            ),
         ]
 
     def run_outcome(self, deployment: Deployment) -> str:
@@ -165,8 +181,14 @@ class Fleet:
         if deployment.troubled and self.rng.random() < 0.1:
             outcome = "oom"
         pod = TaskPod(
-            deployment.name, f"{dag_id}-{task_id}-{uid:06d}".replace("_", "-"), f"uid-{uid}", dag_id, task_id,
-            created=now, start_after=lognormal_seconds(self.rng, 6.0, 0.7), run_for=self.rng.uniform(3, 15),
+            deployment.name,
+            f"{dag_id}-{task_id}-{uid:06d}".replace("_", "-"),
+            f"uid-{uid}",
+            dag_id,
+            task_id,
+            created=now,
+            start_after=lognormal_seconds(self.rng, 6.0, 0.7),
+            run_for=self.rng.uniform(3, 15),
             outcome=outcome,
         )
         if deployment.troubled and self.rng.random() < 0.05:
@@ -194,20 +216,37 @@ class Fleet:
         legacy = f"{pod.dag_id}.{pod.task_id}"
         return [
             Metric("incr", "ti.start", 1, tags, f"ti.start.{legacy}"),
-            Metric("timing", "task.queued_duration", (pod.started - pod.created) * 1000, tags,
-                   f"dag.{legacy}.queued_duration"),
-            Metric("timing", "task.scheduled_duration", lognormal_seconds(self.rng, 1.5) * 1000, tags,
-                   f"dag.{legacy}.scheduled_duration"),
+            Metric(
+                "timing",
+                "task.queued_duration",
+                (pod.started - pod.created) * 1000,
+                tags,
+                f"dag.{legacy}.queued_duration",
+            ),
+            Metric(
+                "timing",
+                "task.scheduled_duration",
+                lognormal_seconds(self.rng, 1.5) * 1000,
+                tags,
+                f"dag.{legacy}.scheduled_duration",
+            ),
         ]
 
     def task_finished(self, pod: TaskPod, state: str) -> list[Metric]:
         tags = (("dag_id", pod.dag_id), ("task_id", pod.task_id))
         legacy = f"{pod.dag_id}.{pod.task_id}"
-        median = {"ingest": 120.0, "transform": 600.0, "report": 45.0, "train": 2400.0}[pod.dag_id.rsplit("_", 1)[1]]
+        median = {"ingest": 120.0, "transform": 600.0, "report": 45.0, "train": 2400.0}[
+            pod.dag_id.rsplit("_", 1)[1]
+        ]
         metrics = [
             Metric("incr", "ti.finish", 1, (*tags, ("state", state)), f"ti.finish.{legacy}.{state}"),
-            Metric("timing", "task.duration", lognormal_seconds(self.rng, median) * 1000, tags,
-                   f"dag.{legacy}.duration"),
+            Metric(
+                "timing",
+                "task.duration",
+                lognormal_seconds(self.rng, median) * 1000,
+                tags,
+                f"dag.{legacy}.duration",
+            ),
         ]
         if state in ("success", "failed"):
             metrics.append(Metric("incr", "ti_successes" if state == "success" else "ti_failures", 1, tags))
@@ -219,24 +258,40 @@ class Fleet:
         executor = (("executor_class_name", "KubernetesExecutor"),)
         metrics = [
             Metric("gauge", f"executor.{name}", value, executor, f"executor.{name}.KubernetesExecutor")
-            for name, value in (("open_slots", max(deployment.slots - running - queued, 0)),
-                                ("queued_tasks", queued), ("running_tasks", running))
+            for name, value in (
+                ("open_slots", max(deployment.slots - running - queued, 0)),
+                ("queued_tasks", queued),
+                ("running_tasks", running),
+            )
         ]
         for pool in POOLS:
             starving = 3 if deployment.troubled and pool == "etl" else 0
             share = running // 2 if pool == "etl" else running - running // 2
             tags = (("pool_name", pool),)
-            for name, value in (("open_slots", max(16 - share, 0)), ("running_slots", share),
-                                ("queued_slots", queued // 2), ("starving_tasks", starving)):
+            for name, value in (
+                ("open_slots", max(16 - share, 0)),
+                ("running_slots", share),
+                ("queued_slots", queued // 2),
+                ("starving_tasks", starving),
+            ):
                 metrics.append(Metric("gauge", f"pool.{name}", value, tags, f"pool.{name}.{pool}"))
         metrics.append(Metric("gauge", "scheduler.tasks.starving", 3 if deployment.troubled else 0))
         metrics.append(Metric("gauge", "scheduler.tasks.executable", queued))
         for dag_id, tasks in deployment.dags:
             pods = [pod for pod in deployment.pods if pod.dag_id == dag_id and pod.finished is None]
             tags = (("dag_id", dag_id),)
-            metrics.append(Metric("gauge", "scheduler.dagruns.running", len({p.created for p in pods}), tags,
-                                  f"scheduler.dagruns.running.{dag_id}"))
-            metrics.append(Metric("gauge", "scheduler.dagruns.queued", 0, tags, f"scheduler.dagruns.queued.{dag_id}"))
+            metrics.append(
+                Metric(
+                    "gauge",
+                    "scheduler.dagruns.running",
+                    len({p.created for p in pods}),
+                    tags,
+                    f"scheduler.dagruns.running.{dag_id}",
+                )
+            )
+            metrics.append(
+                Metric("gauge", "scheduler.dagruns.queued", 0, tags, f"scheduler.dagruns.queued.{dag_id}")
+            )
             for task_id in tasks:
                 metrics += task_state_gauges(dag_id, task_id, [pod for pod in pods if pod.task_id == task_id])
         return metrics
@@ -249,28 +304,46 @@ class Fleet:
             Metric("incr", "dag_processor_heartbeat", 1),
             Metric("timing", "scheduler.scheduler_loop_duration", lognormal_seconds(rng, 0.25) * 1000),
             Metric("timing", "scheduler.critical_section_duration", lognormal_seconds(rng, 0.05) * 1000),
-            Metric("timing", "scheduler.critical_section_query_duration", lognormal_seconds(rng, 0.02) * 1000),
+            Metric(
+                "timing", "scheduler.critical_section_query_duration", lognormal_seconds(rng, 0.02) * 1000
+            ),
             Metric("incr", "scheduler.critical_section_busy", 1 if rng.random() < 0.3 else 0),
             Metric("gauge", "dag_processing.import_errors", 2 if deployment.troubled else 0),
             Metric("gauge", "dag_processing.total_parse_time", lognormal_seconds(rng, 12.0, 0.2)),
             Metric("gauge", "dagbag_size", len(deployment.dags)),
             Metric("gauge", "triggers.running", rng.randint(0, 20), host, f"triggers.running.{host[0][1]}"),
-            Metric("gauge", "triggerer.capacity_left", 1000 - rng.randint(0, 20), host,
-                   f"triggerer.capacity_left.{host[0][1]}"),
+            Metric(
+                "gauge",
+                "triggerer.capacity_left",
+                1000 - rng.randint(0, 20),
+                host,
+                f"triggerer.capacity_left.{host[0][1]}",
+            ),
             Metric("incr", "triggers.succeeded", rng.randint(0, 3)),
             Metric("incr", "triggers.failed", 1 if rng.random() < 0.1 else 0),
             Metric("incr", "triggers.blocked_main_thread", 1 if rng.random() < 0.05 else 0),
             Metric("timing", "kubernetes_executor.pod_creation", lognormal_seconds(rng, 0.08) * 1000),
-            Metric("incr", "kubernetes_executor.pod_creation_status", 1,
-                   (("status", "403" if deployment.troubled and rng.random() < 0.3 else "201"),)),
+            Metric(
+                "incr",
+                "kubernetes_executor.pod_creation_status",
+                1,
+                (("status", "403" if deployment.troubled and rng.random() < 0.3 else "201"),),
+            ),
         ]
         if not deployment.troubled or self.tick % 10 < 3:  # a crash-looping triggerer beats now and then
             metrics.append(Metric("incr", "triggerer_heartbeat", 1))
         for dag_id, _ in deployment.dags:
             file_name = f"{dag_id}.py"
             tags = (("bundle_name", "dags-folder"), ("file_name", file_name))
-            metrics.append(Metric("timing", "dag_processing.last_duration", lognormal_seconds(rng, 1.5) * 1000,
-                                  tags, f"dag_processing.last_duration.dags-folder.{dag_id}"))
+            metrics.append(
+                Metric(
+                    "timing",
+                    "dag_processing.last_duration",
+                    lognormal_seconds(rng, 1.5) * 1000,
+                    tags,
+                    f"dag_processing.last_duration.dags-folder.{dag_id}",
+                )
+            )
         return metrics
 
     def advance_core(self, deployment: Deployment) -> None:
@@ -287,8 +360,11 @@ class Fleet:
 def task_state_gauges(dag_id: str, task_id: str, pods: list[TaskPod]) -> list[Metric]:
     """``ti.<state>`` gauges of one task, sent for every task whether or not it has pods now."""
     tags = (("queue", "default"), ("dag_id", dag_id), ("task_id", task_id))
-    counts = {"running": sum(p.phase == "Running" for p in pods), "queued": sum(p.phase == "Pending" for p in pods),
-              "deferred": 0}
+    counts = {
+        "running": sum(p.phase == "Running" for p in pods),
+        "queued": sum(p.phase == "Pending" for p in pods),
+        "deferred": 0,
+    }
     return [
         Metric("gauge", f"ti.{state}", count, tags, f"ti.{state}.default.{dag_id}.{task_id}")
         for state, count in counts.items()

@@ -21,7 +21,7 @@ def serve(fleet: Fleet, lock: threading.Lock, host: str, port: int) -> Threading
 
 def handler(fleet: Fleet, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
     class ExpositionHandler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             render: Callable[[Fleet], str] | None = EXPOSITIONS.get(self.path.removeprefix("/metrics/"))
             if render is None:
                 self.send_error(404, f"try /metrics/{{{','.join(EXPOSITIONS)}}}")
@@ -34,7 +34,7 @@ def handler(fleet: Fleet, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's name)
+        def log_message(self, format: str, *args: object) -> None:
             """Scrapes every second would flood the terminal."""
 
     return ExpositionHandler

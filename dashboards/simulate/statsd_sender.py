@@ -20,7 +20,9 @@ class StatsdSender:
     """One statsd client per deployment (prefix = deployment); lines go out in packets of one tick."""
 
     def __init__(self, host: str, port: int, deployments: Iterable[str], packet_size: int = 1432) -> None:
-        self.clients = {name: statsd.StatsClient(host, port, prefix=name, maxudpsize=packet_size) for name in deployments}
+        self.clients = {
+            name: statsd.StatsClient(host, port, prefix=name, maxudpsize=packet_size) for name in deployments
+        }
         self.lines = 0
 
     def send(self, events: Mapping[str, list[Metric]]) -> int:
@@ -61,7 +63,12 @@ class MisbehavingSender:
         self.next_id = 0
 
     def send(self) -> int:
-        lines = [b"custom.batch_jobs:1|c", b"custom.batch_jobs:5|g", b"custom.broken_line_without_value", b"x:1|zz"]
+        lines = [
+            b"custom.batch_jobs:1|c",
+            b"custom.batch_jobs:5|g",
+            b"custom.broken_line_without_value",
+            b"x:1|zz",
+        ]
         for _ in range(self.runaway_per_tick):
             self.next_id += 1
             lines.append(f"custom.requests,request_id=r{self.next_id:09d}:1|c".encode())
