@@ -7,6 +7,10 @@ only, so the figure holds on a busy machine; a plain split/look-up/add loop is t
 run to give a machine-independent ratio.
 
     python bench/bridge_throughput.py [--lines 1000000] [--udp-rate 50000] [--repeat 3] [--preset]
+                                      [--workload fleet --deployments 20]
+
+``--workload fleet`` replays the fleet simulator's traffic instead (``airglow-simulate``'s model, formatted
+by the real ``statsd`` client as the simulator sends it: deployment prefixes, InfluxDB tags, legacy twins).
 """
 
 from __future__ import annotations
@@ -217,6 +221,34 @@ def measure_udp(preset: bool, lines: list[bytes], rate: float) -> dict:
         stop(bridge)
 
 
+def fleet_lines(count: int, deployments: int) -> list[bytes]:
+    """The simulator's lines as its statsd client writes them, caught on a local UDP socket."""
+    sys.path.insert(0, str(ROOT))
+    from dashboards.simulate.model import Fleet, FleetShape
+    from dashboards.simulate.statsd_sender import StatsdSender
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(0.5)
+    fleet = Fleet(FleetShape(deployments=deployments, dags=10, tasks=5, run_rate=0.3), time.time())
+    sender = StatsdSender("127.0.0.1", receiver.getsockname()[1], [d.name for d in fleet.deployments])
+    lines: list[bytes] = []
+    now = time.time()
+    while len(lines) < count:
+        now += 1
+        sender.send(fleet.step(now))
+        try:
+            while True:
+                lines.extend(receiver.recv(65536).split(b"\n"))
+                receiver.settimeout(0.001)
+        except TimeoutError:
+            receiver.settimeout(0.5)
+    sender.close()
+    receiver.close()
+    return lines[:count]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -224,9 +256,16 @@ def main() -> int:
     parser.add_argument("--udp-rate", type=float, default=50_000, help="UDP lines per second")
     parser.add_argument("--repeat", type=int, default=3, help="TCP runs, each on a fresh bridge")
     parser.add_argument("--preset", action="store_true", help="use the built-in Airflow preset")
+    parser.add_argument("--workload", choices=("airflow", "fleet"), default="airflow")
+    parser.add_argument(
+        "--deployments", type=int, default=20, help="simulated deployments (--workload fleet)"
+    )
     args = parser.parse_args()
 
-    lines = airflow_lines(args.lines)
+    if args.workload == "fleet":
+        lines = fleet_lines(args.lines, args.deployments)
+    else:
+        lines = airflow_lines(args.lines)
     runs = []
     for _ in range(args.repeat):
         run = measure_tcp(args.preset, lines)
@@ -237,6 +276,7 @@ def main() -> int:
     ratios = sorted(run["lines"] / run["cpu"] / run["plain"] for run in runs)
     result = {
         "mapping": "built-in preset" if args.preset else "airflow chart (21 rules)",
+        "workload": args.workload,
         "tcp_lines_per_run": int(runs[0]["lines"]),
         "tcp_lines_per_cpu_second_median": round(statistics.median(rates)),
         "tcp_lines_per_cpu_second_min": round(rates[0]),

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from dashboards.simulate.expositions import EXPOSITIONS
 from dashboards.simulate.model import Fleet, FleetShape
 from dashboards.simulate.statsd_sender import StatsdSender
@@ -83,18 +85,13 @@ def test_the_bridge_counts_every_finished_task_once(bridge_factory):
     assert bridge.value("statsd_exporter_events_unmapped_total") in (None, 0.0)
 
 
-def test_cli_rejects_bad_arguments():
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--deployments", "0"], "must be > 0"), (["--statsd", "nohost"], "HOST:PORT")],
+    ids=["no deployments", "address without port"],
+)
+def test_cli_rejects_bad_arguments(arguments, message):
     result = subprocess.run(
-        [sys.executable, "-m", "dashboards.simulate", "--deployments", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "dashboards.simulate", *arguments], cwd=ROOT, capture_output=True, text=True
     )
-    assert result.returncode == 2 and "must be > 0" in result.stderr
-    result = subprocess.run(
-        [sys.executable, "-m", "dashboards.simulate", "--statsd", "nohost"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 2 and "HOST:PORT" in result.stderr
+    assert result.returncode == 2 and message in result.stderr
