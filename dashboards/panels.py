@@ -63,7 +63,6 @@ class Section:
     title: str
     panels: tuple[PanelSpec, ...]
     repeat: str = ""
-    collapsed: bool = False
 
 
 def timeseries(title: str, *queries: Query, unit: str = "short", **options) -> PanelSpec:
@@ -171,13 +170,9 @@ def layout(sections: Sequence[Section]) -> list[core.Panel]:
         row = core.RowPanel(
             title=section.title,
             gridPos=core.GridPos(h=1, w=GRID_WIDTH, x=0, y=y),
-            collapsed=section.collapsed,
             repeat=core.Repeat(variable=section.repeat or None),
-            panels=row_panels if section.collapsed else [],
         )
-        panels.append(row)
-        if not section.collapsed:
-            panels.extend(row_panels)
+        panels += [row, *row_panels]
         y += 1 + height
     return panels
 

@@ -87,7 +87,7 @@ def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
         simulator.wait(timeout=10)
 
 
-def test_every_panel_query_returns_data_and_every_rule_evaluates(simulated_fleet, tmp_path):
+def test_every_panel_query_returns_data_and_every_rule_evaluates(simulated_fleet, tmp_path, capsys):
     prometheus = simulated_fleet
     deployments = sorted(
         {r["metric"]["deployment"] for r in prometheus.query("airflow_scheduler_heartbeat_total")}
@@ -129,7 +129,8 @@ def test_every_panel_query_returns_data_and_every_rule_evaluates(simulated_fleet
 
     out = tmp_path / "preview"
     pictures = preview(dashboards(), prometheus.url, out, window=120)
-    print(f"\npreview PNGs of this run: {out}")
+    with capsys.disabled():
+        print(f"\npreview PNGs of this run: {out}")
     assert [p.name for p in pictures] == [f"{name}.png" for name in dashboards()]
     for picture in pictures:
         assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000, picture
