@@ -17,11 +17,8 @@ PERCENT_OF_LIMIT = (Step("green"), Step("orange", 0.8), Step("red", 0.95))
 
 def scheduler() -> Section:
     heartbeats = (
-        Query(
-            f"60 * {q.rate(f'airflow_{name}_heartbeat_total', q.DEPLOYMENT, group=D)}",
-            f"{{{{deployment}}}} {name}",
-        )
-        for name in ("scheduler", "triggerer", "dag_processor")
+        Query(q.heartbeats_per_minute(component, q.DEPLOYMENT, group=D), f"{{{{deployment}}}} {component}")
+        for component in q.HEARTBEAT_COMPONENTS
     )
     return Section(
         "Scheduler",

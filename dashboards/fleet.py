@@ -20,12 +20,8 @@ RED_WHEN_ANY = (Step("green"), Step("red", 1))
 
 def heartbeats() -> tuple[Query, ...]:
     return tuple(
-        Query(f"60 * {q.rate(f'airflow_{component}_heartbeat_total', q.DEPLOYMENT)}", legend)
-        for component, legend in (
-            ("scheduler", "scheduler"),
-            ("triggerer", "triggerer"),
-            ("dag_processor", "dag-processor"),
-        )
+        Query(q.heartbeats_per_minute(component, q.DEPLOYMENT), component.replace("_", "-"))
+        for component in q.HEARTBEAT_COMPONENTS
     )
 
 
@@ -33,13 +29,6 @@ def success_ratio() -> str:
     succeeded = q.rate("airflow_ti_finish_total", q.DEPLOYMENT, 'state="success"')
     finished = q.rate("airflow_ti_finish_total", q.DEPLOYMENT, 'state=~"success|failed"')
     return f"{succeeded} / {finished}"
-
-
-def pending_task_pods() -> str:
-    return (
-        f'count(kube_pod_status_phase{{{q.NAMESPACE}, phase="Pending"}} == 1'
-        f" and on (namespace, pod) kube_pod_container_info{{{q.NAMESPACE}, {q.TASK_CONTAINER}}}) or vector(0)"
-    )
 
 
 def deployment_row() -> Section:
@@ -95,7 +84,7 @@ def deployment_row() -> Section:
             ),
             stat(
                 "Pending task pods",
-                Query(pending_task_pods()),
+                Query(f"count({q.pending_task_pods(q.NAMESPACE)}) or vector(0)"),
                 width=2,
                 links=LINKS,
                 steps=(Step("green"), Step("orange", 10), Step("red", 50)),

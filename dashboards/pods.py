@@ -10,15 +10,11 @@ from dashboards.frame import dashboard
 from dashboards.panels import Query, Section, Step, timeseries
 
 TASK_POD = f"{q.NAMESPACE}, {q.TASK_CONTAINER}"
-PENDING = f'kube_pod_status_phase{{{q.NAMESPACE}, phase="Pending"}} == 1'
-IS_TASK_POD = (
-    f"on (namespace, pod) group_left () max by (namespace, pod) (kube_pod_container_info{{{TASK_POD}}})"
-)
 
 
 def pending() -> Section:
-    count = f"count by (namespace) (({PENDING}) * {IS_TASK_POD})"
-    age = f"max by (namespace) ((time() - kube_pod_created{{{q.NAMESPACE}}}) and on (namespace, pod) ({PENDING}) * {IS_TASK_POD})"
+    count = f"count by (namespace) ({q.pending_task_pods(q.NAMESPACE)})"
+    age = f"max by (namespace) ({q.pending_task_pod_age(q.NAMESPACE)})"
     return Section(
         "Pending task pods",
         (

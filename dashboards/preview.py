@@ -19,7 +19,7 @@ from typing import Any
 
 from dashboards.drawing import DrawnPanel, Series, legend, page
 from dashboards.queries import rows
-from dashboards.variables import substitute
+from dashboards.variables import DAGS, DEPLOYMENTS, substitute
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 POINTS = 120
@@ -157,13 +157,14 @@ def screenshot(document: str, width: int, height: int, png: Path) -> None:
 
 
 def selection_for(prometheus: Prometheus, deployment: str | None) -> dict[str, list[str]]:
+    """The variables as Grafana fills them: All (or the one deployment asked for), then the DAGs of those."""
     deployments = (
-        [deployment]
-        if deployment
-        else prometheus.label_values("deployment", "airflow_scheduler_heartbeat_total")
+        [deployment] if deployment else prometheus.label_values(DEPLOYMENTS.label, DEPLOYMENTS.selector)
     )
-    dags = prometheus.label_values("dag_id", "airflow_ti_finish_total")
-    return {"deployment": deployments, "dag_id": dags}
+    if not deployments:
+        return {"deployment": [], "dag_id": []}
+    dags_selector = substitute(DAGS.selector, {"deployment": deployments}, "")
+    return {"deployment": deployments, "dag_id": prometheus.label_values(DAGS.label, dags_selector)}
 
 
 def preview(

@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-HEARTBEATS = (
-    ("scheduler", "Scheduler", "2m"),
-    ("triggerer", "Triggerer", "5m"),
-    ("dag_processor", "DagProcessor", "5m"),
-)
-TASK_POD = 'container="base"'
+from dashboards import promql as q
+
+# How long a heartbeat may be missing before its alert fires; a stalled scheduler stops all scheduling.
+HEARTBEAT_WAIT = {"scheduler": "2m", "triggerer": "5m", "dag_processor": "5m"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def recordings() -> list[Recording]:
         # One value per task pod while it exists; the 30-minute percentiles below keep pods already deleted.
         Recording(
             per_pod,
-            f"max by (namespace, pod) (kube_pod_container_state_started{{{TASK_POD}}})"
+            f"max by (namespace, pod) (kube_pod_container_state_started{{{q.TASK_CONTAINER}}})"
             " - on (namespace, pod) max by (namespace, pod) (kube_pod_created)",
         ),
         *(
@@ -72,8 +70,10 @@ def recordings() -> list[Recording]:
     ]
 
 
-def heartbeat_alert(metric: str, component: str, wait: str) -> Alert:
+def heartbeat_alert(metric: str) -> Alert:
     series = f"airflow_{metric}_heartbeat_total"
+    component = "".join(part.title() for part in metric.split("_"))
+    wait = HEARTBEAT_WAIT[metric]
     return Alert(
         f"Airflow{component}HeartbeatMissing",
         f"(sum by (deployment) (rate({series}[2m])) == 0)"
@@ -88,11 +88,6 @@ def heartbeat_alert(metric: str, component: str, wait: str) -> Alert:
 
 
 def task_alerts() -> list[Alert]:
-    pending_age = (
-        "(time() - max by (namespace, pod) (kube_pod_created))"
-        ' and on (namespace, pod) (max by (namespace, pod) (kube_pod_status_phase{phase="Pending"}) == 1)'
-        f" and on (namespace, pod) max by (namespace, pod) (kube_pod_container_info{{{TASK_POD}}})"
-    )
     return [
         Alert(
             "AirflowTaskFailureRatioHigh",
@@ -126,7 +121,7 @@ def task_alerts() -> list[Alert]:
         ),
         Alert(
             "AirflowTaskPodPendingTooLong",
-            f"({pending_age}) > 600",
+            f"({q.pending_task_pod_age()}) > 600",
             "Task pod {{ $labels.namespace }}/{{ $labels.pod }} pending for {{ $value | humanizeDuration }}",
             "A task pod has been Pending for more than 10 minutes: unschedulable, quota, image pull or volume.",
             for_="1m",
@@ -134,7 +129,7 @@ def task_alerts() -> list[Alert]:
         Alert(
             "AirflowTaskPodOOMKilled",
             "max by (namespace, pod) (max_over_time(kube_pod_container_status_terminated_reason"
-            f'{{{TASK_POD}, reason="OOMKilled"}}[10m])) == 1',
+            f'{{{q.TASK_CONTAINER}, reason="OOMKilled"}}[10m])) == 1',
             "Task pod {{ $labels.namespace }}/{{ $labels.pod }} was OOM-killed",
             "The task container hit its memory limit; raise the limit in the pod override or the pod template.",
         ),
@@ -175,7 +170,7 @@ def bridge_alerts() -> list[Alert]:
 
 
 def groups() -> list[dict[str, Any]]:
-    airflow_alerts = [heartbeat_alert(*heartbeat) for heartbeat in HEARTBEATS] + task_alerts()
+    airflow_alerts = [heartbeat_alert(component) for component in q.HEARTBEAT_COMPONENTS] + task_alerts()
     return [
         {"name": "airglow.recording", "rules": [rule.as_dict() for rule in recordings()]},
         {"name": "airglow.airflow", "rules": [rule.as_dict() for rule in airflow_alerts]},

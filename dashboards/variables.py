@@ -9,26 +9,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from grafanalib import core
 
 from dashboards.panels import DATASOURCE
 
-DEPLOYMENTS_QUERY = "label_values(airflow_scheduler_heartbeat_total, deployment)"
-DAGS_QUERY = 'label_values(airflow_ti_finish_total{deployment=~"$deployment"}, dag_id)'
 REGEX_SPECIAL = re.compile(r"[\\^$.|?*+()\[\]{}]")
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Where a query variable takes its values: ``label`` of the series ``selector`` (may use variables)."""
+
+    selector: str
+    label: str
+
+    @property
+    def query(self) -> str:
+        return f"label_values({self.selector}, {self.label})"
+
+
+DEPLOYMENTS = LabelSource("airflow_scheduler_heartbeat_total", "deployment")
+DAGS = LabelSource('airflow_ti_finish_total{deployment=~"$deployment"}', "dag_id")
 
 
 def datasource() -> core.Template:
     return core.Template(name="datasource", label="Data source", type="datasource", query="prometheus")
 
 
-def label_values(name: str, label: str, query: str) -> core.Template:
+def label_values(name: str, label: str, source: LabelSource) -> core.Template:
     """A multi-value query variable with All, refreshed when the time range changes."""
     return core.Template(
         name=name,
         label=label,
-        query=query,
+        query=source.query,
         dataSource=DATASOURCE,
         includeAll=True,
         multi=True,
@@ -39,11 +54,11 @@ def label_values(name: str, label: str, query: str) -> core.Template:
 
 
 def deployment() -> core.Template:
-    return label_values("deployment", "Deployment", DEPLOYMENTS_QUERY)
+    return label_values("deployment", "Deployment", DEPLOYMENTS)
 
 
 def dag_id() -> core.Template:
-    return label_values("dag_id", "DAG", DAGS_QUERY)
+    return label_values("dag_id", "DAG", DAGS)
 
 
 def regex_value(values: Sequence[str]) -> str:

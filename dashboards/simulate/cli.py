@@ -42,10 +42,14 @@ def parser() -> argparse.ArgumentParser:
         default=("127.0.0.1", 9300),
         help="HOST:PORT for /metrics/{kube-state-metrics,cadvisor,pgbouncer} (default 127.0.0.1:9300)",
     )
-    p.add_argument("--deployments", type=positive(int), default=3)
-    p.add_argument("--dags", type=positive(int), default=4, help="DAGs per deployment")
-    p.add_argument("--tasks", type=positive(int), default=4, help="tasks per DAG (one pod each)")
-    p.add_argument("--run-rate", type=positive(float), default=0.15, help="new runs per DAG per tick")
+    p.add_argument("--deployments", type=positive(int), default=FleetShape.deployments)
+    p.add_argument("--dags", type=positive(int), default=FleetShape.dags, help="DAGs per deployment")
+    p.add_argument(
+        "--tasks", type=positive(int), default=FleetShape.tasks, help="tasks per DAG (one pod each)"
+    )
+    p.add_argument(
+        "--run-rate", type=positive(float), default=FleetShape.run_rate, help="new runs per DAG per tick"
+    )
     p.add_argument("--tick", type=positive(float), default=1.0, help="seconds between ticks")
     p.add_argument(
         "--duration", type=float, default=0.0, help="stop after this many seconds (0: run until killed)"
@@ -56,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
         default=0,
         help="new ids per tick on an exploding label, to show the bridge's series limits",
     )
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=FleetShape.seed)
     return p
 
 
