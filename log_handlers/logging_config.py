@@ -2,12 +2,12 @@
 
     [logging]
     remote_logging = True
-    remote_base_log_folder = s3://my-bucket/airflow/logs
+    remote_base_log_folder = s3://my-bucket/airflow/logs      # or airglow+es://elasticsearch:9200
     logging_config_class = log_handlers.logging_config.LOGGING_CONFIG
 
 Airflow's own default dict is used unchanged except for remote logging: on Airflow 3 this module exposes
 ``REMOTE_TASK_LOG`` (read by Airflow next to the dict), on Airflow 2 the ``task`` handler becomes
-``AirglowTaskHandler``.
+``AirglowTaskHandler`` (object stores) or ``AirglowEsTaskHandler`` (``airglow+es://``: Elasticsearch).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 
 from airflow.configuration import conf
 
+from log_handlers.elasticsearch.remote_io import AirglowEsRemoteLogIO, es_options
+from log_handlers.elasticsearch.settings import ES_SCHEME
 from log_handlers.remote_io import AirglowRemoteLogIO
 
 _REMOTE_LOGGING_ENV = "AIRFLOW__LOGGING__REMOTE_LOGGING"
@@ -52,7 +54,16 @@ def _is_airflow_2() -> bool:
     return int(__version__.split(".", 1)[0]) < 3
 
 
+def _to_elasticsearch() -> bool:
+    return conf.get("logging", "remote_base_log_folder", fallback="").startswith(ES_SCHEME + "://")
+
+
 def _airflow2_task_handler(task_handler: dict[str, Any]) -> dict[str, Any]:
+    if _to_elasticsearch():
+        return task_handler | {
+            "class": "log_handlers.elasticsearch.task_handler.AirglowEsTaskHandler",
+            "es": es_options(conf),
+        }
     shipping = conf.getjson("logging", "remote_task_handler_kwargs", fallback={}) or {}
     return task_handler | {
         "class": "log_handlers.task_handler.AirglowTaskHandler",
@@ -64,11 +75,13 @@ def _airflow2_task_handler(task_handler: dict[str, Any]) -> dict[str, Any]:
 
 
 LOGGING_CONFIG: dict[str, Any] = _airflow_default_config()
-REMOTE_TASK_LOG: AirglowRemoteLogIO | None = None
+REMOTE_TASK_LOG: AirglowRemoteLogIO | AirglowEsRemoteLogIO | None = None
 DEFAULT_REMOTE_CONN_ID: str | None = conf.get("logging", "remote_log_conn_id", fallback=None) or None
 
 if conf.getboolean("logging", "remote_logging", fallback=False):
     if _is_airflow_2():
         LOGGING_CONFIG["handlers"]["task"] = _airflow2_task_handler(LOGGING_CONFIG["handlers"]["task"])
+    elif _to_elasticsearch():
+        REMOTE_TASK_LOG = AirglowEsRemoteLogIO.from_config()
     else:
         REMOTE_TASK_LOG = AirglowRemoteLogIO.from_config()

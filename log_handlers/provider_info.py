@@ -8,18 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from log_handlers.elasticsearch.settings import ES_SCHEME
 from log_handlers.objectstore.settings import AIRGLOW_SCHEME_PREFIX, SUPPORTED_PROTOCOLS
 
 REMOTE_IO_CLASS = "log_handlers.remote_io.AirglowRemoteLogIO"
+ES_REMOTE_IO_CLASS = "log_handlers.elasticsearch.remote_io.AirglowEsRemoteLogIO"
 
 
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airglow",
         "name": "Airglow",
-        "description": "Kill-safe remote task logs in object storage, shipped while the task runs.",
+        "description": "Kill-safe remote task logs in object storage and Elasticsearch, shipped while the task runs.",
         "remote-logging": [
-            {"scheme": AIRGLOW_SCHEME_PREFIX + protocol, "classpath": REMOTE_IO_CLASS}
-            for protocol in SUPPORTED_PROTOCOLS
+            *(
+                {"scheme": AIRGLOW_SCHEME_PREFIX + protocol, "classpath": REMOTE_IO_CLASS}
+                for protocol in SUPPORTED_PROTOCOLS
+            ),
+            {"scheme": ES_SCHEME, "classpath": ES_REMOTE_IO_CLASS},
         ],
     }

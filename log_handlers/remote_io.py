@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from log_handlers.errors import LogConfigError, LogHandlerError
 from log_handlers.objectstore.task_logs import LogStreams, ObjectStoreTaskLogs
+from log_handlers.structlog_files import file_of_logger
 
 log = logging.getLogger(__name__)
 
@@ -79,22 +79,10 @@ class AirglowRemoteLogIO:
     def _ship_file_of(self, logger: Any, method_name: str, event_dict: Any) -> Any:
         if logger is not self._tracked_logger:
             self._tracked_logger = logger
-            path = _file_path(logger)
+            path = file_of_logger(logger)
             if path is not None:
                 try:
                     self.logs.track(path)
                 except LogHandlerError as err:
                     log.warning("remote log shipping not started: %s", err)
         return event_dict
-
-
-def _file_path(logger: Any) -> Path | None:
-    """The file a structlog Bytes/Write logger writes to, or None for streams such as stdout."""
-    handle = getattr(logger, "_file", None)
-    name = getattr(handle, "name", None)
-    try:
-        if not isinstance(name, str) or handle.fileno() in (1, 2):
-            return None
-    except (OSError, ValueError):
-        return None
-    return Path(name)

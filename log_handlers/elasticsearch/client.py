@@ -1,0 +1,54 @@
+"""The ``elasticsearch`` client (8.x or 9.x) for the configured hosts, and its errors in Airglow's terms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from log_handlers.elasticsearch.settings import EsLogSettings
+from log_handlers.errors import LogConfigError, LogHandlerError
+from log_handlers.redact import redact
+
+
+class EsError(LogHandlerError):
+    """Elasticsearch refused or failed a request; the message names the operation, never credentials."""
+
+    def __init__(self, operation: str, cause: BaseException, retryable: bool) -> None:
+        super().__init__(f"Elasticsearch {operation} failed: {_describe(cause)}")
+        self.operation = operation
+        self.retryable = retryable
+
+
+def es_client(settings: EsLogSettings) -> Any:
+    try:
+        from elasticsearch import Elasticsearch
+    except ImportError:
+        raise LogConfigError(
+            "elasticsearch", "the elasticsearch client is not installed: pip install 'airglow[elasticsearch]'"
+        ) from None
+    options = {"request_timeout": settings.request_timeout, **settings.client_options}
+    return Elasticsearch(list(settings.hosts), **options)
+
+
+def call(operation: str, function: Any, **kwargs: Any) -> Any:
+    """Run one client call; every failure becomes an ``EsError`` that says whether a retry can help."""
+    from elasticsearch import ApiError, TransportError
+
+    try:
+        return function(**kwargs)
+    except ApiError as err:
+        raise EsError(operation, err, retryable=err.meta.status in RETRYABLE_STATUS) from err
+    except TransportError as err:
+        raise EsError(operation, err, retryable=True) from err
+
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def _describe(cause: BaseException) -> str:
+    info = getattr(cause, "info", None)
+    error = info.get("error") if isinstance(info, dict) else None
+    if isinstance(error, dict):
+        return redact(
+            f"{getattr(cause, 'status_code', '')} {error.get('type')}: {error.get('reason')}".strip()
+        )
+    return redact(f"{type(cause).__name__}: {cause}")

@@ -1,0 +1,93 @@
+"""Which try a log line belongs to: the identity of a task instance try and its rendered ``log_id``.
+
+``log_id_template`` is Airflow's ``[elasticsearch] log_id_template`` (``str.format`` fields). Only the fields
+every writer knows are allowed, so that writers and readers of one fleet always agree on an id.
+"""
+
+from __future__ import annotations
+
+import string
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from log_handlers.errors import LogConfigError
+
+DEFAULT_LOG_ID_TEMPLATE = "{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}"
+TEMPLATE_FIELDS = frozenset({"dag_id", "task_id", "run_id", "map_index", "try_number"})
+
+
+@dataclass(frozen=True)
+class TryIdentity:
+    """One try of one task instance."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    try_number: int
+    map_index: int = -1
+
+    @classmethod
+    def of(cls, ti: Any, try_number: int | None = None) -> TryIdentity:
+        """From an Airflow task instance (2 or 3), for ``try_number`` or the ti's own."""
+        map_index = getattr(ti, "map_index", -1)
+        return cls(
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            try_number=int(try_number if try_number is not None else ti.try_number),
+            map_index=-1 if map_index is None else int(map_index),
+        )
+
+    @classmethod
+    def from_log_path(cls, relative_path: str) -> TryIdentity | None:
+        """Parse Airflow's default ``log_filename_template`` path; None when the path has another shape."""
+        parts = PurePosixPath(relative_path).parts
+        fields = dict(part.split("=", 1) for part in parts if "=" in part)
+        attempt = fields.get("attempt", "").removesuffix(".log")
+        if not (fields.keys() >= {"dag_id", "run_id", "task_id"} and attempt.isdigit()):
+            return None
+        map_index = fields.get("map_index", "-1")
+        return cls(
+            dag_id=fields["dag_id"],
+            task_id=fields["task_id"],
+            run_id=fields["run_id"],
+            try_number=int(attempt),
+            map_index=int(map_index) if map_index.lstrip("-").isdigit() else -1,
+        )
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "task_id": self.task_id,
+            "run_id": self.run_id,
+            "map_index": self.map_index,
+            "try_number": self.try_number,
+        }
+
+
+def validate_template(template: str) -> str:
+    """Reject a template that names unknown fields or is not a valid format string."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as err:
+        raise LogConfigError("log_id_template", f"{template!r} is not a valid format string: {err}") from None
+    unknown = names - TEMPLATE_FIELDS
+    if unknown or not names:
+        raise LogConfigError(
+            "log_id_template",
+            f"{template!r} may use only {{{'}, {'.join(sorted(TEMPLATE_FIELDS))}}}"
+            + (f", not {{{'}, {'.join(sorted(unknown))}}}" if unknown else ", and must use some"),
+        )
+    return template
+
+
+def render_log_id(template: str, identity: TryIdentity) -> str:
+    return template.format(**identity.fields())
+
+
+def frontend_url(template: str, log_id: str) -> str:
+    """A Kibana (or other) link: ``{log_id}`` in the template is replaced by the URL-quoted id."""
+    url = template.replace("{log_id}", urllib.parse.quote(log_id, safe=""))
+    return url if "://" in url else "https://" + url
