@@ -565,7 +565,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, parts: list[str], params: dict[str, str], raw: bytes) -> tuple[int, Any]:
         cluster = self.cluster
-        body = json.loads(raw) if raw and not parts[-1:] == ["_bulk"] else {}
+        body = json.loads(raw) if raw and parts[-1:] != ["_bulk"] else {}
         if not parts:
             return 200, {
                 "name": "airglow-test",
