@@ -21,7 +21,7 @@ AIRFLOW = "apache-airflow[statsd]==3.3.2"
 
 
 def airflow_venv(requirement: str, reuse_variable: str, fresh: Path) -> Path:
-    """A venv with ``requirement`` and this checkout of Airglow (S3 extra); returns its bin folder.
+    """A venv with ``requirement`` and this checkout of Airglow (S3 and Elasticsearch extras); returns its bin folder.
 
     ``$reuse_variable=DIR`` installs into (and on later runs reuses) DIR, for quicker local runs.
     """
@@ -38,7 +38,7 @@ def airflow_venv(requirement: str, reuse_variable: str, fresh: Path) -> Path:
             "--disable-pip-version-check",
             requirement,
             "-e",
-            f"{ROOT}[s3]",
+            f"{ROOT}[s3,elasticsearch]",
         ],
         capture_output=True,
         text=True,

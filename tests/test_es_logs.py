@@ -421,3 +421,17 @@ def test_stdout_sink_writes_to_the_real_stdout_not_a_redirected_one(capfd, monke
     monkeypatch.setattr(sys, "stdout", io.StringIO())  # Airflow 2 redirects sys.stdout into the task log
     StdoutSink().send({"log_id": "x", "message": "to the container"})
     assert '"message":"to the container"' in capfd.readouterr().out
+
+
+def test_the_sinks_own_log_lines_are_not_sent_back_into_the_sink(es) -> None:
+    logs = task_logs(es)
+    writer = logs.open_writer(TRY)
+    for logger in (
+        "elastic_transport.transport",
+        "urllib3.connectionpool",
+        "log_handlers.elasticsearch.sinks",
+    ):
+        writer.write(LogEvent("PUT /_bulk [status:200]", time.time_ns(), logger=logger))
+    writer.write(LogEvent("the task's own line", time.time_ns(), logger="airflow.task"))
+    writer.finish()
+    assert read_messages(logs) == ["the task's own line", "end_of_log"]

@@ -72,9 +72,12 @@ def test_provider_info_claims_airglow_schemes_for_the_remote_io() -> None:
     info = get_provider_info()
     schemes = {entry["scheme"] for entry in info["remote-logging"]}
     assert {"airglow+s3", "airglow+gs", "airglow+abfs", "airglow+file"} <= schemes
-    assert {entry["classpath"] for entry in info["remote-logging"]} == {
-        "log_handlers.remote_io.AirglowRemoteLogIO"
+    classpaths = {entry["scheme"]: entry["classpath"] for entry in info["remote-logging"]}
+    assert set(classpaths.values()) == {
+        "log_handlers.remote_io.AirglowRemoteLogIO",
+        "log_handlers.elasticsearch.remote_io.AirglowEsRemoteLogIO",
     }
+    assert classpaths["airglow+es"] == "log_handlers.elasticsearch.remote_io.AirglowEsRemoteLogIO"
     assert info["package-name"] == "airglow"
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 from typing import Any
 
 from log_handlers.elasticsearch.settings import EsLogSettings
 from log_handlers.errors import LogConfigError, LogHandlerError
 from log_handlers.redact import redact
+
+log = logging.getLogger(__name__)
 
 
 class EsError(LogHandlerError):
@@ -25,8 +29,13 @@ def es_client(settings: EsLogSettings) -> Any:
         raise LogConfigError(
             "elasticsearch", "the elasticsearch client is not installed: pip install 'airglow[elasticsearch]'"
         ) from None
+    accepted = inspect.signature(Elasticsearch.__init__).parameters
     options = {"request_timeout": settings.request_timeout, **settings.client_options}
-    return Elasticsearch(list(settings.hosts), **options)
+    ignored = sorted(set(options) - set(accepted))
+    if ignored:
+        # Airflow's [elasticsearch_configs] defaults include options of older clients (use_ssl, …).
+        log.info("Elasticsearch client options not known to this client, ignored: %s", ", ".join(ignored))
+    return Elasticsearch(list(settings.hosts), **{k: v for k, v in options.items() if k in accepted})
 
 
 def call(operation: str, function: Any, **kwargs: Any) -> Any:

@@ -6,6 +6,7 @@ every writer knows are allowed, so that writers and readers of one fleet always 
 
 from __future__ import annotations
 
+import re
 import string
 import urllib.parse
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from typing import Any
 
 from log_handlers.errors import LogConfigError
 
+# ``attempt=N.log``, or a trigger's log of that try, ``attempt=N.log.trigger.<trigger id>.log``.
+_ATTEMPT = re.compile(r"^(\d+)\.log(\.trigger\.\d+\.log)?$")
 DEFAULT_LOG_ID_TEMPLATE = "{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}"
 TEMPLATE_FIELDS = frozenset({"dag_id", "task_id", "run_id", "map_index", "try_number"})
 
@@ -45,15 +48,15 @@ class TryIdentity:
         """Parse Airflow's default ``log_filename_template`` path; None when the path has another shape."""
         parts = PurePosixPath(relative_path).parts
         fields = dict(part.split("=", 1) for part in parts if "=" in part)
-        attempt = fields.get("attempt", "").removesuffix(".log")
-        if not (fields.keys() >= {"dag_id", "run_id", "task_id"} and attempt.isdigit()):
+        attempt = _ATTEMPT.match(fields.get("attempt", ""))
+        if not (fields.keys() >= {"dag_id", "run_id", "task_id"} and attempt):
             return None
         map_index = fields.get("map_index", "-1")
         return cls(
             dag_id=fields["dag_id"],
             task_id=fields["task_id"],
             run_id=fields["run_id"],
-            try_number=int(attempt),
+            try_number=int(attempt.group(1)),
             map_index=int(map_index) if map_index.lstrip("-").isdigit() else -1,
         )
 
@@ -65,6 +68,12 @@ class TryIdentity:
             "map_index": self.map_index,
             "try_number": self.try_number,
         }
+
+
+def is_trigger_log(relative_path: str) -> bool:
+    """A triggerer's part of a try's log: its lines join the try's log, but its end is not the try's end."""
+    match = _ATTEMPT.match(PurePosixPath(relative_path).name.removeprefix("attempt="))
+    return bool(match and match.group(2))
 
 
 def validate_template(template: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from log_handlers.elasticsearch.documents import LogEvent
-from log_handlers.elasticsearch.log_id import TryIdentity
+from log_handlers.elasticsearch.log_id import TryIdentity, is_trigger_log
 from log_handlers.elasticsearch.settings import ES_SCHEME, EsLogSettings
 from log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter
 from log_handlers.errors import LogConfigError, LogHandlerError
@@ -62,13 +62,14 @@ class AirglowEsRemoteLogIO:
         return (self._write_event,)
 
     def upload(self, path: str | os.PathLike[str], ti: Any = None) -> None:
-        """The try's process is done: deliver the rest and mark the end (not after a deferral)."""
+        """The try's process is done: deliver the rest and mark the end (not after a deferral, and not for a
+        trigger's part of the log: the try goes on)."""
         local = (self.base_log_folder / path).resolve()
         with self._lock:
             writer = self._writers.pop(local, None)
         if writer is None:
             return
-        if writer.finish() and self.delete_local_copy:
+        if writer.finish(ended=not is_trigger_log(str(path))) and self.delete_local_copy:
             local.unlink(missing_ok=True)
 
     def read(self, relative_path: str, ti: Any) -> tuple[list[str], list[str]]:
@@ -92,7 +93,7 @@ class AirglowEsRemoteLogIO:
         if path is not None and isinstance(event_dict, dict):
             try:
                 self._writer_for(path.resolve()).write(LogEvent.from_structlog(event_dict))
-            except LogHandlerError as err:
+            except Exception as err:  # a log sink must never fail the task it logs for
                 log.warning("task log line not sent to Elasticsearch (the local log keeps it): %s", err)
         return event_dict
 
@@ -125,8 +126,13 @@ def es_options(conf: Any) -> dict[str, Any]:
     ``airglow+es://host:port`` remote base, ``[elasticsearch_configs]`` (client options) and
     ``[logging] remote_task_handler_kwargs`` (Airglow's own options), later ones winning."""
     options: dict[str, Any] = {}
+    # What the user set (file or environment), not provider defaults (Airflow 3 defaults index_patterns to
+    # _all); Airflow 2 leaves out the environment when the section is not in any file.
+    configured = conf.getsection("elasticsearch") or {}
     for airflow_name, name in _AIRFLOW_OPTIONS.items():
-        value = conf.get("elasticsearch", airflow_name, fallback=None)
+        value = configured.get(airflow_name) or os.environ.get(
+            f"AIRFLOW__ELASTICSEARCH__{airflow_name.upper()}"
+        )
         if value:
             options[name] = value
     remote = urlsplit(conf.get("logging", "remote_base_log_folder", fallback="") or "")

@@ -25,7 +25,7 @@ ES_SCHEME = "airglow+es"
 DEFAULT_TARGET = "airflow-logs"
 # Elasticsearch's rules for index and data stream names (lowercase, no \ / * ? " < > | , # : or space).
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,254}$")
-_INDEX_PATTERN = re.compile(r"^[a-z0-9*][a-z0-9._+*-]{0,254}$")
+_INDEX_PATTERN = re.compile(r"^(_all|[a-z0-9*][a-z0-9._+*-]{0,254})$")
 _FIELD_NAME = re.compile(r"^[A-Za-z_@][A-Za-z0-9_.@-]{0,127}$")
 
 

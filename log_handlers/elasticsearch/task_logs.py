@@ -18,6 +18,13 @@ from log_handlers.elasticsearch.sinks import Sink, open_sink
 log = logging.getLogger(__name__)
 # Airflow 3 writes this when a try stops without ending (deferral, waiting for human input): no end mark then.
 PAUSE_PREFIX = "Pausing task as "
+# Loggers of the sinks themselves: their lines stay in the local log only, or every request they log
+# would produce another request (Airflow 2 routes the root logger into the task handler).
+SINK_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "fluent", "log_handlers")
+
+
+def from_sink(logger_name: str) -> bool:
+    return logger_name.startswith(SINK_LOGGERS)
 
 
 class TryLogWriter:
@@ -30,6 +37,8 @@ class TryLogWriter:
         self._sink = sink
 
     def write(self, event: LogEvent) -> None:
+        if from_sink(event.logger):
+            return
         if event.message.startswith(PAUSE_PREFIX):
             self.paused = True
         self._sink.send(self.documents.line(event))
