@@ -61,51 +61,55 @@ def airflow2_bin(tmp_path_factory) -> Path:
     return airflow_venv(AIRFLOW2, "AIRGLOW_TEST_AIRFLOW2_VENV", tmp_path_factory.mktemp("airflow2") / "venv")
 
 
+def run_probe_dag(airflow2_bin: Path, home: Path, logging_env: dict[str, str]) -> dict[str, str]:
+    """Run the probe DAG's one task under a real Airflow 2 scheduler with ``logging_env``, delete the local
+    log, and return the environment to read it back with."""
+    (home / "dags").mkdir(parents=True)
+    (home / "dags" / f"{DAG_ID}.py").write_text(DAG)
+    env = {
+        **os.environ,
+        "PATH": f"{airflow2_bin}:{os.environ['PATH']}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **logging_env,
+    }
+
+    def airflow(*args: str) -> str:
+        result = subprocess.run(["airflow", *args], env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-4000:])
+        return result.stdout
+
+    airflow("db", "migrate")
+    airflow("dags", "reserialize")
+    airflow("dags", "unpause", DAG_ID)
+    airflow("dags", "trigger", DAG_ID, "--run-id", RUN_ID)
+    # The scheduler (SequentialExecutor on SQLite) queues the try and runs ``airflow tasks run --local``.
+    with open(home / "scheduler.log", "wb") as log:
+        scheduler = subprocess.Popen(
+            ["airflow", "scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_until(
+            lambda: "success" in airflow("tasks", "state", DAG_ID, TASK_ID, RUN_ID),
+            300,
+            2,
+            what="task success",
+        )
+    finally:
+        os.killpg(scheduler.pid, signal.SIGTERM)
+        scheduler.wait(timeout=60)
+    shutil.rmtree(home / "logs" / f"dag_id={DAG_ID}")
+    return env
+
+
 def test_airflow2_task_handler_ships_and_airflow_reads_back(airflow2_bin, tmp_path) -> None:
     s3 = start_moto(tmp_path)
     try:
-        home = tmp_path / "airflow"
-        (home / "dags").mkdir(parents=True)
-        (home / "dags" / f"{DAG_ID}.py").write_text(DAG)
         remote_base = "s3://airglow-logs/airflow2"
-        env = {
-            **os.environ,
-            "PATH": f"{airflow2_bin}:{os.environ['PATH']}",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            **s3_logging_env(remote_base, s3.extra["endpoint"]),
-        }
-
-        def airflow(*args: str) -> str:
-            result = subprocess.run(["airflow", *args], env=env, capture_output=True, text=True, timeout=600)
-            assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-4000:])
-            return result.stdout
-
-        airflow("db", "migrate")
-        airflow("dags", "reserialize")
-        airflow("dags", "unpause", DAG_ID)
-        airflow("dags", "trigger", DAG_ID, "--run-id", RUN_ID)
-        # The scheduler (SequentialExecutor on SQLite) queues the try and runs ``airflow tasks run --local``.
-        with open(home / "scheduler.log", "wb") as log:
-            scheduler = subprocess.Popen(
-                ["airflow", "scheduler"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_until(
-                lambda: "success" in airflow("tasks", "state", DAG_ID, TASK_ID, RUN_ID),
-                300,
-                2,
-                what="task success",
-            )
-        finally:
-            os.killpg(scheduler.pid, signal.SIGTERM)
-            scheduler.wait(timeout=60)
-        shutil.rmtree(home / "logs" / f"dag_id={DAG_ID}")
+        env = run_probe_dag(
+            airflow2_bin, tmp_path / "airflow", s3_logging_env(remote_base, s3.extra["endpoint"])
+        )
 
         result = run_python(airflow2_bin, READ_BACK, env)
         text = json.dumps(result["logs"])

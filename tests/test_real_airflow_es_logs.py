@@ -5,10 +5,7 @@ through the ``ElasticsearchTaskHandler``-compatible handler."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 import urllib.parse
 
 import pytest
@@ -108,49 +105,8 @@ print(json.dumps(result))
 
 
 def test_airflow2_handler_sends_records_and_reads_them_grouped_by_host(airflow2_bin, tmp_path) -> None:
-    home = tmp_path / "airflow"
-    (home / "dags").mkdir(parents=True)
-    (home / "dags" / f"{airflow2.DAG_ID}.py").write_text(airflow2.DAG)
     with running_es() as es:
-        env = {
-            **os.environ,
-            "PATH": f"{airflow2_bin}:{os.environ['PATH']}",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            **es_logging_env(es),
-        }
-
-        def airflow(*args: str) -> str:
-            result = subprocess.run(["airflow", *args], env=env, capture_output=True, text=True, timeout=600)
-            assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-4000:])
-            return result.stdout
-
-        airflow("db", "migrate")
-        airflow("dags", "reserialize")
-        airflow("dags", "unpause", airflow2.DAG_ID)
-        airflow("dags", "trigger", airflow2.DAG_ID, "--run-id", airflow2.RUN_ID)
-        with open(home / "scheduler.log", "wb") as log:
-            scheduler = subprocess.Popen(
-                ["airflow", "scheduler"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_until(
-                lambda: (
-                    "success" in airflow("tasks", "state", airflow2.DAG_ID, airflow2.TASK_ID, airflow2.RUN_ID)
-                ),
-                300,
-                2,
-                what="task success",
-            )
-        finally:
-            os.killpg(scheduler.pid, signal.SIGTERM)
-            scheduler.wait(timeout=60)
-        shutil.rmtree(home / "logs" / f"dag_id={airflow2.DAG_ID}")
+        env = airflow2.run_probe_dag(airflow2_bin, tmp_path / "airflow", es_logging_env(es))
         identity = TryIdentity(airflow2.DAG_ID, airflow2.TASK_ID, airflow2.RUN_ID, 1)
         wait_until(lambda: stored_log(es, identity), 30, 0.5, what="task log documents")
         result = run_python(airflow2_bin, READ_BACK, env)
