@@ -104,7 +104,6 @@ def test_a_rejected_document_is_reported_not_silently_dropped(es, caplog) -> Non
     logs = task_logs(es)
     writer = logs.open_writer(TRY)
     write_lines(writer, ["fine"])
-    writer.documents.offsets.next(0)
     bad = writer.documents.line(LogEvent("bad", time.time_ns())) | {"offset": "not a number"}
     writer._sink.send(bad)
     assert writer.finish() is False

@@ -12,7 +12,7 @@ from typing import TextIO
 from log_handlers.elasticsearch.client import es_client
 from log_handlers.elasticsearch.index_template import TEMPLATE_NAME, install
 from log_handlers.elasticsearch.log_id import TryIdentity, render_log_id
-from log_handlers.elasticsearch.settings import EsLogSettings
+from log_handlers.elasticsearch.settings import DEFAULT_TARGET, EsLogSettings
 from log_handlers.errors import LogHandlerError
 
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("AIRFLOW__ELASTICSEARCH__HOST", "http://localhost:9200"),
         help="comma-separated Elasticsearch URLs (default: $AIRFLOW__ELASTICSEARCH__HOST or localhost:9200)",
     )
-    parser.add_argument("--target-index", default="airflow-logs", help="index or data stream written to")
+    parser.add_argument("--target-index", default=DEFAULT_TARGET, help="index or data stream written to")
     commands = parser.add_subparsers(dest="command", required=True)
     template = commands.add_parser("install-template", help="create or update the index template")
     template.add_argument("--name", default=TEMPLATE_NAME)

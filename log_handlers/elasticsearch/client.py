@@ -16,10 +16,9 @@ log = logging.getLogger(__name__)
 class EsError(LogHandlerError):
     """Elasticsearch refused or failed a request; the message names the operation, never credentials."""
 
-    def __init__(self, operation: str, cause: BaseException, retryable: bool) -> None:
+    def __init__(self, operation: str, cause: BaseException) -> None:
         super().__init__(f"Elasticsearch {operation} failed: {_describe(cause)}")
         self.operation = operation
-        self.retryable = retryable
 
 
 def es_client(settings: EsLogSettings) -> Any:
@@ -39,18 +38,13 @@ def es_client(settings: EsLogSettings) -> Any:
 
 
 def call(operation: str, function: Any, **kwargs: Any) -> Any:
-    """Run one client call; every failure becomes an ``EsError`` that says whether a retry can help."""
+    """Run one client call; every failure (an API error or a transport one) becomes an ``EsError``."""
     from elasticsearch import ApiError, TransportError
 
     try:
         return function(**kwargs)
-    except ApiError as err:
-        raise EsError(operation, err, retryable=err.meta.status in RETRYABLE_STATUS) from err
-    except TransportError as err:
-        raise EsError(operation, err, retryable=True) from err
-
-
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+    except (ApiError, TransportError) as err:
+        raise EsError(operation, err) from err
 
 
 def _describe(cause: BaseException) -> str:

@@ -67,16 +67,12 @@ class OffsetClock:
         self._last = max(self._last + 1, time_ns)
         return self._last
 
-    def raise_floor(self, floor: int) -> None:
-        self._last = max(self._last, floor)
-
 
 class DocumentFactory:
     """Builds the documents of one try: every document carries the same identity fields."""
 
     def __init__(self, settings: EsLogSettings, identity: TryIdentity, floor: int = 0) -> None:
         self.settings = settings
-        self.identity = identity
         self.log_id = render_log_id(settings.log_id_template, identity)
         self.offsets = OffsetClock(floor)
         self._common = {

@@ -69,6 +69,8 @@ class EsLogReader:
                 for name, mapping in index.get("mappings", {}).items()
             }
             keyword = types.get("log_id") == "keyword" or "log_id.keyword" not in types
+            if not types:  # no index maps log_id yet: look again next time
+                return "log_id"
             self._id_field = "log_id" if keyword else "log_id.keyword"
         return self._id_field
 
@@ -118,7 +120,7 @@ class EsLogReader:
             if progress.ended:
                 return
             quiet_since = self._quiet_since(quiet_since, arrived, progress)
-            if self.settled(task_finished, quiet_since):
+            if self.quiet_for_long(quiet_since) and task_finished():
                 progress.ended = True
                 return
             time.sleep(self.settings.poll_interval)
@@ -130,9 +132,9 @@ class EsLogReader:
             return self._clock() if not progress.lines else min(self._clock(), progress.last_time)
         return self._clock() if arrived else previous
 
-    def settled(self, task_finished: Callable[[], bool], quiet_since: float) -> bool:
-        """No end mark, but the task is finished and the log has been quiet for the configured bound."""
-        return self._clock() - quiet_since >= self.settings.end_of_log_timeout and task_finished()
+    def quiet_for_long(self, quiet_since: float) -> bool:
+        """Quiet for ``end_of_log_timeout``: a finished task's log without an end mark ends here."""
+        return self._clock() - quiet_since >= self.settings.end_of_log_timeout
 
     def _page(
         self, log_id: str, after: int | None, search_after: list[Any] | None, size: int, order: str = "asc"

@@ -8,6 +8,7 @@ or by provider dispatch on ``remote_base_log_folder = airglow+es://host:port``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 from log_handlers.elasticsearch.documents import LogEvent
 from log_handlers.elasticsearch.log_id import TryIdentity, is_trigger_log
 from log_handlers.elasticsearch.settings import ES_SCHEME, EsLogSettings
-from log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter
+from log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter, is_finished
 from log_handlers.errors import LogConfigError, LogHandlerError
 from log_handlers.structlog_files import file_of_logger
 
@@ -34,7 +35,6 @@ _AIRFLOW_OPTIONS = {
     "host_field": "host_field",
     "offset_field": "offset_field",
 }
-_RUNNING_STATES = frozenset({"running", "deferred", "queued", "scheduled", "up_for_reschedule", "restarting"})
 
 
 class AirglowEsRemoteLogIO:
@@ -45,6 +45,7 @@ class AirglowEsRemoteLogIO:
         self.delete_local_copy = delete_local_copy
         self.logs = EsTaskLogs(EsLogSettings.build(**options))
         self._writers: dict[Path, TryLogWriter] = {}
+        self._current: tuple[Any, TryLogWriter] | None = None  # (logger, its writer): no path work per line
         self._lock = threading.Lock()
 
     @classmethod
@@ -67,6 +68,7 @@ class AirglowEsRemoteLogIO:
         local = (self.base_log_folder / path).resolve()
         with self._lock:
             writer = self._writers.pop(local, None)
+            self._current = None
         if writer is None:
             return
         if writer.finish(ended=not is_trigger_log(str(path))) and self.delete_local_copy:
@@ -78,7 +80,7 @@ class AirglowEsRemoteLogIO:
 
     def stream(self, relative_path: str, ti: Any) -> tuple[list[str], list[Any]]:
         identity = TryIdentity.from_log_path(relative_path) or TryIdentity.of(ti)
-        finished = str(getattr(ti, "state", "") or "").lower() not in _RUNNING_STATES
+        finished = is_finished(getattr(ti, "state", None))
         try:
             lines = self.logs.stream(identity, task_finished=finished)
             first = next(lines, None)
@@ -86,25 +88,33 @@ class AirglowEsRemoteLogIO:
             return [f"Could not read the log from Elasticsearch: {err}"], []
         if first is None:
             return [], []
-        return [self.logs.source(identity)], [_chain(first, lines)]
+        return [self.logs.source(identity)], [itertools.chain([first], lines)]
 
     def _write_event(self, logger: Any, method_name: str, event_dict: Any) -> Any:
-        path = file_of_logger(logger)
-        if path is not None and isinstance(event_dict, dict):
+        if isinstance(event_dict, dict):
             try:
-                self._writer_for(path.resolve()).write(LogEvent.from_structlog(event_dict))
+                writer = self._writer_for(logger)
+                if writer is not None:
+                    writer.write(LogEvent.from_structlog(event_dict))
             except Exception as err:  # a log sink must never fail the task it logs for
                 log.warning("task log line not sent to Elasticsearch (the local log keeps it): %s", err)
         return event_dict
 
-    def _writer_for(self, path: Path) -> TryLogWriter:
-        writer = self._writers.get(path)
-        if writer is None:
-            with self._lock:
-                writer = self._writers.get(path)
-                if writer is None:
-                    writer = self.logs.open_writer(self._identity(path))
-                    self._writers[path] = writer
+    def _writer_for(self, logger: Any) -> TryLogWriter | None:
+        """The writer of the file ``logger`` writes to; None for loggers of streams such as stdout."""
+        current = self._current
+        if current is not None and current[0] is logger:
+            return current[1]
+        path = file_of_logger(logger)
+        if path is None:
+            return None
+        path = path.resolve()
+        with self._lock:
+            writer = self._writers.get(path)
+            if writer is None:
+                writer = self.logs.open_writer(self._identity(path))
+                self._writers[path] = writer
+            self._current = (logger, writer)
         return writer
 
     def _identity(self, path: Path) -> TryIdentity:
@@ -158,8 +168,3 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
         else:
             typed[key] = value
     return typed
-
-
-def _chain(first: str, rest: Any) -> Any:
-    yield first
-    yield from rest

@@ -7,17 +7,18 @@ cannot deliver is logged with a count (the task's local log file keeps every lin
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from log_handlers.elasticsearch.client import EsError, call, es_client
 from log_handlers.elasticsearch.documents import document_id
-from log_handlers.elasticsearch.reader import EsLogReader
 from log_handlers.elasticsearch.settings import EsLogSettings
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,6 @@ class Sink(Protocol):
     def send(self, document: Document) -> None: ...
 
     def close(self) -> bool: ...
-
-    def highest_offset(self, log_id: str) -> int:
-        """The highest offset already stored for ``log_id`` (0 when the sink cannot know)."""
-        ...
 
 
 def open_sink(settings: EsLogSettings, client_factory: Callable[[EsLogSettings], Any] = es_client) -> Sink:
@@ -62,9 +59,6 @@ class StdoutSink:
         with self._lock:
             self._stream.flush()
         return True
-
-    def highest_offset(self, log_id: str) -> int:
-        return 0
 
 
 class ForwardSink:
@@ -126,9 +120,6 @@ class ForwardSink:
         self._sender.close()
         return not undelivered and not self._lost_bytes
 
-    def highest_offset(self, log_id: str) -> int:
-        return 0
-
     def _overflowed(self, pending: bytes) -> None:
         self._lost_bytes += len(pending)
         log.warning(
@@ -152,7 +143,7 @@ class BulkSink:
     def __init__(self, settings: EsLogSettings, client: Any) -> None:
         self._settings = settings
         self._client = client
-        self._queue: list[Document] = []
+        self._queue: deque[Document] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._closing = False
@@ -187,14 +178,6 @@ class BulkSink:
             time.sleep(wait)
         return not self._rejected
 
-    def highest_offset(self, log_id: str) -> int:
-        """Start a resumed try above what its earlier uploads stored (clock skew between pods included)."""
-        try:
-            return EsLogReader(self._settings, self._client).highest_offset(log_id)
-        except EsError as err:
-            log.warning("could not read the highest stored offset of %s: %s", log_id, err)
-            return 0
-
     def _run(self) -> None:
         while True:
             with self._wake:
@@ -203,12 +186,14 @@ class BulkSink:
                 if self._closing:
                     return
             if not self._flush_once():
-                time.sleep(self._settings.backoff(self._failures))
+                with self._wake:  # a close() does not wait out the backoff
+                    if not self._closing:
+                        self._wake.wait(self._settings.backoff(self._failures))
 
     def _flush_once(self) -> bool:
         """Send one batch; False when it must be retried. Documents stay queued until delivered."""
         with self._lock:
-            batch = self._queue[: self._settings.batch_size]
+            batch = list(itertools.islice(self._queue, self._settings.batch_size))
         if not batch:
             return True
         try:
@@ -218,8 +203,9 @@ class BulkSink:
             log.warning("bulk indexing failed (attempt %d), will retry: %s", self._failures, err)
             return False
         with self._lock:
-            del self._queue[: len(batch)]
-            self._queue[:0] = retry
+            for _ in batch:
+                self._queue.popleft()
+            self._queue.extendleft(reversed(retry))
         if retry:
             self._failures += 1
             return False

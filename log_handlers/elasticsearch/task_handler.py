@@ -13,11 +13,10 @@ from airflow.utils.log.logging_mixin import ExternalLoggingMixin
 from log_handlers.elasticsearch.documents import LogEvent
 from log_handlers.elasticsearch.log_id import TryIdentity
 from log_handlers.elasticsearch.settings import EsLogSettings
-from log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter
+from log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter, is_finished
 from log_handlers.errors import LogHandlerError
 
 log = logging.getLogger(__name__)
-_UNFINISHED = frozenset({"running", "deferred", "queued", "scheduled", "up_for_reschedule", "restarting"})
 
 
 class AirglowEsTaskHandler(FileTaskHandler, ExternalLoggingMixin):
@@ -64,7 +63,7 @@ class AirglowEsTaskHandler(FileTaskHandler, ExternalLoggingMixin):
 
     def _read(self, ti: Any, try_number: int, metadata: dict[str, Any] | None = None):
         identity = TryIdentity.of(ti, try_number)
-        finished = try_number != ti.try_number or str(ti.state or "").lower() not in _UNFINISHED
+        finished = try_number != ti.try_number or is_finished(ti.state)
         try:
             groups, metadata = self.logs.read_increment(
                 identity, dict(metadata or {}), finished, self.max_lines_per_read

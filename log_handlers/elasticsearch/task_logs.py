@@ -18,9 +18,17 @@ from log_handlers.elasticsearch.sinks import Sink, open_sink
 log = logging.getLogger(__name__)
 # Airflow 3 writes this when a try stops without ending (deferral, waiting for human input): no end mark then.
 PAUSE_PREFIX = "Pausing task as "
+# Task instance states in which a try may still write to its log.
+_UNFINISHED_STATES = frozenset(
+    {"running", "deferred", "queued", "scheduled", "up_for_reschedule", "restarting"}
+)
 # Loggers of the sinks themselves: their lines stay in the local log only, or every request they log
 # would produce another request (Airflow 2 routes the root logger into the task handler).
 SINK_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "fluent", "log_handlers")
+
+
+def is_finished(state: Any) -> bool:
+    return str(state or "").lower() not in _UNFINISHED_STATES
 
 
 def from_sink(logger_name: str) -> bool:
@@ -30,9 +38,8 @@ def from_sink(logger_name: str) -> bool:
 class TryLogWriter:
     """The documents of one try, handed to a sink as they are written; an end mark when the try ends."""
 
-    def __init__(self, settings: EsLogSettings, identity: TryIdentity, sink: Sink) -> None:
-        log_id = render_log_id(settings.log_id_template, identity)
-        self.documents = DocumentFactory(settings, identity, floor=sink.highest_offset(log_id))
+    def __init__(self, settings: EsLogSettings, identity: TryIdentity, sink: Sink, floor: int = 0) -> None:
+        self.documents = DocumentFactory(settings, identity, floor)
         self.paused = False
         self._sink = sink
 
@@ -63,6 +70,7 @@ class EsTaskLogs:
         self.settings = settings
         self._client_factory = client_factory
         self._client: Any = None
+        self._reader: EsLogReader | None = None
 
     @property
     def client(self) -> Any:
@@ -71,10 +79,24 @@ class EsTaskLogs:
         return self._client
 
     def open_writer(self, identity: TryIdentity) -> TryLogWriter:
-        return TryLogWriter(self.settings, identity, open_sink(self.settings, lambda _: self.client))
+        sink = open_sink(self.settings, lambda _: self.client)
+        return TryLogWriter(self.settings, identity, sink, self._stored_offset(identity))
 
     def reader(self) -> EsLogReader:
-        return EsLogReader(self.settings, self.client)
+        if self._reader is None:
+            self._reader = EsLogReader(self.settings, self.client)
+        return self._reader
+
+    def _stored_offset(self, identity: TryIdentity) -> int:
+        """Where a resumed try must start: above what its earlier part stored, whatever the clocks say.
+        Only the bulk writer talks to Elasticsearch; the others rely on time going forward."""
+        if self.settings.writer != "bulk":
+            return 0
+        try:
+            return self.reader().highest_offset(self.log_id(identity))
+        except EsError as err:
+            log.warning("could not read the highest stored offset of %s: %s", self.log_id(identity), err)
+            return 0
 
     def log_id(self, identity: TryIdentity) -> str:
         return render_log_id(self.settings.log_id_template, identity)
@@ -125,7 +147,7 @@ class EsTaskLogs:
                 groups.setdefault(str(line.source.get(self.settings.host_field, "")), []).append(line.message)
         now = time.time()
         quiet_since = now if groups or progress.ended else float(metadata.get("last_log_timestamp") or now)
-        ended = progress.ended or (task_finished and reader.settled(lambda: True, quiet_since))
+        ended = progress.ended or (task_finished and reader.quiet_for_long(quiet_since))
         result = dict(metadata) | {
             "offset": progress.offset if progress.offset is not None else metadata.get("offset", 0),
             "end_of_log": ended,
