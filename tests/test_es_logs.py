@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator
 
-import cri
 import pytest
 from conftest import free_port, wait_until
 from es_server import EsServer, running_es
@@ -123,31 +122,6 @@ def test_bulk_writer_gives_up_after_final_timeout_and_says_how_much_is_undeliver
     assert writer.finish() is False
     assert time.monotonic() - started < 10
     assert "3 task log documents not delivered (the local log keeps them)" in caplog.text
-
-
-def test_stdout_writer_output_in_cri_files_parses_back_into_documents_the_reader_orders(es) -> None:
-    logs = task_logs(es, writer="stdout")
-    out = io.StringIO()
-    writer = TryLogWriter(logs.settings, TRY, StdoutSink(out))
-    long_line = "x" * 40_000  # split by the runtime into P/P/F pieces
-    expected = ["first", long_line, 'quotes " and \\ and ünïcode', "last"]
-    moment = time.time_ns()
-    write_lines(writer, expected, moment)
-    assert writer.finish() is True
-    container_output = [
-        "airflow supervisor: starting task",
-        *out.getvalue().splitlines(),
-        "not a task document",
-    ]
-    cri_file = list(cri.wrap(container_output))
-    assert any(" stdout P " in line for line in cri_file)
-    records = list(cri.parse(cri_file))
-    assert len(records) == len(expected) + 1
-    # A node shipper indexes records in whatever order it batches them, with ids of its own.
-    shuffled = records[::-1]
-    operations = [op for record in shuffled for op in ({"index": {}}, record)]
-    assert not logs.client.bulk(index="airflow-logs", operations=operations)["errors"]
-    assert read_messages(logs) == [*expected, logs.settings.end_of_log_mark]
 
 
 def test_forward_writer_delivers_through_fluent_logger_even_when_fluentd_comes_up_late(es) -> None:
