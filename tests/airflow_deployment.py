@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import ROOT, free_port, http_get, wait_until
+from helm_values import airflow_environment, merged
 
 AIRFLOW = "apache-airflow[statsd]==3.3.2"
+AIRFLOW2 = "apache-airflow==2.11.2"
 
 
 def airflow_venv(requirement: str, reuse_variable: str, fresh: Path) -> Path:
@@ -58,7 +60,10 @@ def run_python(bin_dir: Path, code: str, env: dict[str, str]) -> dict:
 
 
 def s3_logging_env(remote_base: str, endpoint: str) -> dict[str, str]:
-    """Airflow settings that send task logs to Airglow on (moto) S3 through an ``aws`` connection."""
+    """Task logs to Airglow on (moto) S3 as manifests/airflow/values-logs-s3.yaml sets them, with the bucket,
+    a 1 s shipping interval and the connection its ``remote_log_conn_id`` names pointed at moto."""
+    settings = airflow_environment(merged("values-logs-s3.yaml"))
+    conn_id = settings["AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID"]
     connection = {
         "conn_type": "aws",
         "login": "testing",
@@ -66,12 +71,10 @@ def s3_logging_env(remote_base: str, endpoint: str) -> dict[str, str]:
         "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
     }
     return {
-        "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+        **settings,
         "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": remote_base,
-        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "log_handlers.logging_config.LOGGING_CONFIG",
-        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "airglow_s3",
         "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps({"interval": 1}),
-        "AIRFLOW_CONN_AIRGLOW_S3": json.dumps(connection),
+        f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(connection),
     }
 
 

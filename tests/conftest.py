@@ -254,3 +254,12 @@ def airflow_bin(tmp_path_factory) -> Path:
     return airflow_venv(
         AIRFLOW, "AIRGLOW_TEST_AIRFLOW_VENV", tmp_path_factory.mktemp("airflow-venv") / "venv"
     )
+
+
+@pytest.fixture(scope="session")
+def airflow2_bin(tmp_path_factory) -> Path:
+    """Real Airflow 2.11.2 with this checkout of Airglow, installed once for every test that needs it
+    (``AIRGLOW_TEST_AIRFLOW2_VENV=DIR`` keeps and reuses it)."""
+    from airflow_deployment import AIRFLOW2, airflow_venv
+
+    return airflow_venv(AIRFLOW2, "AIRGLOW_TEST_AIRFLOW2_VENV", tmp_path_factory.mktemp("airflow2") / "venv")

@@ -299,3 +299,89 @@ def expect_deployment_label(running: BridgeProcess, args: list[str]) -> None:
         return bool(running.value("airflow_scheduler_heartbeat_total", deployment=deployment))
 
     wait_until(arrived, 20, 0.2, what=f"heartbeat labelled {deployment}")
+
+
+def dockerfile_stages() -> dict[str, list[str]]:
+    """Stage name -> its instructions (continuation lines joined)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("FROM "):
+            current = stages.setdefault(line.split(" AS ")[-1].strip(), [])
+        elif line.strip() and not line.startswith("#"):
+            current.append(line.strip())
+    return stages
+
+
+def test_the_bridge_image_runs_as_the_user_the_manifests_expect() -> None:
+    bridge = dockerfile_stages()["bridge"]
+    (user,) = [line.split()[1] for line in bridge if line.startswith("USER ")]
+    for name, pod, _ in containers(build(MANIFESTS / "base")):
+        assert user == f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}", name
+    assert 'ENTRYPOINT ["airglow-bridge"]' in bridge
+    assert list(dockerfile_stages())[-1] == "bridge", "a plain docker build gives the bridge"
+
+
+@pytest.mark.slow
+def test_the_dockerfile_wheel_holds_a_working_bridge(tmp_path) -> None:
+    """No Docker engine here: run the image's steps by hand. Copy only what the wheel stage COPYs (and
+    .dockerignore lets through), build the wheel, install it with the bridge stage's extras in a fresh venv,
+    and run the bridge's configuration check on its built-in preset from there."""
+    stages = dockerfile_stages()
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    context = tmp_path / "context"
+    for line in stages["wheel"]:
+        if line.startswith("COPY "):
+            *sources, _ = line.split()[1:]
+            for source in sources:
+                assert f"!{source}" in ignored, f".dockerignore keeps {source} out of the build context"
+                copy_into = context / source
+                copy_into.parent.mkdir(parents=True, exist_ok=True)
+                subprocess.run(["cp", "-r", str(ROOT / source), str(copy_into)], check=True)
+    wheels = tmp_path / "wheels"
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(wheels),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("airglow-*.whl")
+    (install,) = [line for line in stages["bridge"] if "pip install" in line]
+    extras = install.split("[", 1)[1].split("]", 1)[0]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    installed = subprocess.run(
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            f"{wheel}[{extras}]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stderr
+    checked = subprocess.run(
+        [str(venv / "bin" / "airglow-bridge"), "--check-config", "--airglow.pod-lookup"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "Configuration check successful" in checked.stderr
+    assert "mappings in <built-in preset airflow>" in checked.stderr

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from airflow_deployment import airflow_venv, run_python, s3_logging_env
+from airflow_deployment import run_python, s3_logging_env
 from conftest import wait_until
 from storage_servers import start_moto
 
@@ -20,7 +20,6 @@ from log_handlers.objectstore.store import ObjectStore
 
 pytestmark = pytest.mark.slow
 
-AIRFLOW2 = "apache-airflow==2.11.2"
 DAG_ID, TASK_ID, RUN_ID, LINES = "airglow_logs_probe2", "chatty", "airglow_run_1", 60
 DAG = f'''
 import logging
@@ -54,11 +53,6 @@ with create_session() as session:
     try_number = ti.try_number
 print(json.dumps({{"logs": logs, "end_of_log": metadata.get("end_of_log"), "try_number": try_number}}))
 """
-
-
-@pytest.fixture(scope="module")
-def airflow2_bin(tmp_path_factory) -> Path:
-    return airflow_venv(AIRFLOW2, "AIRGLOW_TEST_AIRFLOW2_VENV", tmp_path_factory.mktemp("airflow2") / "venv")
 
 
 def run_probe_dag(airflow2_bin: Path, home: Path, logging_env: dict[str, str]) -> dict[str, str]:

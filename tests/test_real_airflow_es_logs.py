@@ -20,7 +20,6 @@ from log_handlers.elasticsearch.settings import EsLogSettings
 from log_handlers.elasticsearch.task_logs import EsTaskLogs
 
 pytestmark = pytest.mark.slow
-airflow2_bin = airflow2.airflow2_bin
 FRONTEND = "kibana.example/app/discover#/?_a=(query:(query:'log_id:\"{log_id}\"'))"
 
 
