@@ -8,14 +8,13 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import ROOT, free_port, http_get, wait_until
+from conftest import ROOT, free_port, http_get, venv_with, wait_until
 from helm_values import airflow_environment, merged
 
 AIRFLOW = "apache-airflow[statsd]==3.3.2"
@@ -31,23 +30,7 @@ def airflow_venv(requirement: str, reuse_variable: str, fresh: Path) -> Path:
     venv = Path(reuse) if reuse else fresh
     if (venv / "bin" / "airflow").exists():
         return venv / "bin"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    result = subprocess.run(
-        [
-            str(venv / "bin" / "pip"),
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            requirement,
-            "-e",
-            f"{ROOT}[s3,elasticsearch]",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return venv / "bin"
+    return venv_with(venv, requirement, "-e", f"{ROOT}[s3,elasticsearch]")
 
 
 def run_python(bin_dir: Path, code: str, env: dict[str, str]) -> dict:

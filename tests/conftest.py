@@ -175,6 +175,19 @@ def bridge_factory() -> Iterator:
         bridge.stop()
 
 
+def venv_with(venv: Path, *requirements: str, timeout: float = 1800) -> Path:
+    """A new venv at ``venv`` with ``requirements`` pip-installed; returns its bin folder."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    result = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *requirements],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return venv / "bin"
+
+
 def require_binary(name: str) -> str:
     """Real servers are installed by .ci/run; running without them is a setup error, not a skip."""
     path = shutil.which(name)

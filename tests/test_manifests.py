@@ -18,7 +18,7 @@ import k8s_api_stub as k8s
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import ROOT, BridgeProcess, bridge_command, http_get, start_bridge, wait_until
+from conftest import ROOT, BridgeProcess, bridge_command, http_get, start_bridge, venv_with, wait_until
 from manifests_support import (
     MANIFESTS,
     OVERLAYS,
@@ -360,23 +360,9 @@ def test_the_dockerfile_wheel_holds_a_working_bridge(tmp_path) -> None:
     (wheel,) = wheels.glob("airglow-*.whl")
     (install,) = [line for line in stages["bridge"] if "pip install" in line]
     extras = install.split("[", 1)[1].split("]", 1)[0]
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    installed = subprocess.run(
-        [
-            str(venv / "bin" / "pip"),
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            f"{wheel}[{extras}]",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert installed.returncode == 0, installed.stderr
+    bin_dir = venv_with(tmp_path / "venv", f"{wheel}[{extras}]", timeout=600)
     checked = subprocess.run(
-        [str(venv / "bin" / "airglow-bridge"), "--check-config", "--airglow.pod-lookup"],
+        [str(bin_dir / "airglow-bridge"), "--check-config", "--airglow.pod-lookup"],
         capture_output=True,
         text=True,
         timeout=60,
