@@ -16,10 +16,11 @@ COPY dashboards dashboards
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # Apache Airflow with Airglow's task log handlers (manifests/airflow/values-airflow*.yaml use this image);
-# the official image's own user installs it, as its docs ask.
+# the official image's own user installs it, as its docs ask. `dogstatsd` adds the datadog client that
+# statsd_datadog_enabled needs (the official image does not ship it).
 FROM ${AIRFLOW_IMAGE} AS airflow
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
-    pip install --no-cache-dir "$(ls /wheels/airglow-*.whl)[s3,gcs,azure,elasticsearch,fluent]"
+    pip install --no-cache-dir "$(ls /wheels/airglow-*.whl)[s3,gcs,azure,elasticsearch,fluent,dogstatsd]"
 
 # The bridge (manifests/base uses this image): slim Python, airglow with the kubernetes extra for
 # sender-pod lookup, running as an unprivileged user with nothing writable needed.

@@ -22,7 +22,8 @@ AIRFLOW2 = "apache-airflow==2.11.2"
 
 
 def airflow_venv(requirement: str, reuse_variable: str, fresh: Path) -> Path:
-    """A venv with ``requirement`` and this checkout of Airglow (S3 and Elasticsearch extras); returns its bin folder.
+    """A venv with ``requirement`` and this checkout of Airglow (S3, Elasticsearch and DogStatsD extras,
+    as the Dockerfile's airflow image has them); returns its bin folder.
 
     ``$reuse_variable=DIR`` installs into (and on later runs reuses) DIR, for quicker local runs.
     """
@@ -30,7 +31,7 @@ def airflow_venv(requirement: str, reuse_variable: str, fresh: Path) -> Path:
     venv = Path(reuse) if reuse else fresh
     if (venv / "bin" / "airflow").exists():
         return venv / "bin"
-    return venv_with(venv, requirement, "-e", f"{ROOT}[s3,elasticsearch]")
+    return venv_with(venv, requirement, "-e", f"{ROOT}[s3,elasticsearch,dogstatsd]")
 
 
 def run_python(bin_dir: Path, code: str, env: dict[str, str]) -> dict:
