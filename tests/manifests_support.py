@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,9 @@ def kustomizations() -> list[Path]:
     return found
 
 
+@functools.cache
 def build(directory: Path) -> list[dict[str, Any]]:
+    """``kubectl kustomize`` output, once per directory and session: callers must not change it."""
     result = subprocess.run(
         [require_binary("kubectl"), "kustomize", str(directory)], capture_output=True, text=True, timeout=120
     )

@@ -29,7 +29,6 @@ if airglow.REMOTE_TASK_LOG is not None:
     settings = airglow.REMOTE_TASK_LOG.logs.settings
     found["handler"] = [type(airglow.REMOTE_TASK_LOG).__name__, settings.writer, settings.target_index, settings.deployment]
 else:
-    handler = dict(airglow.LOGGING_CONFIG["handlers"]["task"])
     logging.config.dictConfig(airglow.LOGGING_CONFIG)
     built = logging.getLogger("airflow.task").handlers[0]
     settings = built.logs.settings

@@ -29,6 +29,8 @@ from manifests_support import (
     relocate,
 )
 
+from bridge import __version__
+
 # The oldest Kubernetes still supported upstream when this was written, and the newest the validator knows.
 KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 CRDS = ROOT / "tests" / "data" / "crds"  # Prometheus Operator 0.93.0, example/prometheus-operator-crd
@@ -229,11 +231,7 @@ def test_dashboard_config_maps_fit_kubectl_apply() -> None:
 
 
 def test_image_references_match_the_dockerfile_and_the_package() -> None:
-    version = next(
-        line.split('"')[1]
-        for line in (ROOT / "pyproject.toml").read_text().splitlines()
-        if line.startswith("version")
-    )
+    version = __version__
     for name, _, container in containers(build(MANIFESTS / "base")):
         assert container["image"] == f"ghcr.io/airglow/airglow:{version}", name
     dockerfile = (ROOT / "Dockerfile").read_text()

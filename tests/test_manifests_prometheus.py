@@ -5,6 +5,7 @@ single-deployment overlay's arguments and keeps the bridge's ``deployment`` labe
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,9 @@ def pod_discovery_labels(bridge: BridgeWorkload, port_name: str, address: str) -
         "__meta_kubernetes_pod_node_name": "node-1",
         "__meta_kubernetes_pod_container_port_name": port_name,
     }
-    for key, value in bridge.pod["metadata"].get("labels", {}).items():
-        labels["__meta_kubernetes_pod_label_" + key.replace(".", "_").replace("/", "_").replace("-", "_")] = (
-            value
-        )
-    for key, value in bridge.pod["metadata"].get("annotations", {}).items():
-        labels[
-            "__meta_kubernetes_pod_annotation_" + key.replace(".", "_").replace("/", "_").replace("-", "_")
-        ] = value
+    for kind in ("label", "annotation"):
+        for key, value in bridge.pod["metadata"].get(f"{kind}s", {}).items():
+            labels[f"__meta_kubernetes_pod_{kind}_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)] = value
     return labels
 
 
