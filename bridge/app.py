@@ -12,7 +12,7 @@ from importlib import resources
 from bridge.errors import ConfigError
 from bridge.exposition import render
 from bridge.http_server import start_http
-from bridge.listeners import TCPListener, UnixgramListener, bind_socket, udp_listener
+from bridge.listeners import Sender, TCPListener, UnixgramListener, bind_socket, sender_ip, udp_listener
 from bridge.mapping import Mapper, MappingConfig, load_mapping_file, merge_configs, parse_mapping_yaml
 from bridge.pipeline import Pipeline
 from bridge.pods import PodDirectory
@@ -113,11 +113,12 @@ class Bridge:
                 )
             )
 
-    def handle_lines(self, lines: list[bytes], source: str | None = None) -> None:
+    def handle_lines(self, lines: list[bytes], sender: Sender = None) -> None:
         if self._relay is not None:
             self._relay.relay(lines)
         pods = self._pods
-        self.pipeline.process(lines, pods.deployment_for(source) if pods is not None else None)
+        pod_deployment = pods.deployment_for(sender_ip(sender)) if pods is not None else None
+        self.pipeline.process(lines, pod_deployment, sender)
 
     def count(self, name: str, amount: int) -> None:
         with self.pipeline.lock:
@@ -157,8 +158,10 @@ class Bridge:
         pipeline = self.pipeline
         now = time.time()
         with pipeline.lock:
+            pipeline.settle_twins(now)
             mapper = pipeline.mapper
             gauges = {
+                **pipeline.twin_metrics(),
                 ("statsd_exporter_lines_total", ()): float(pipeline.lines),
                 ("statsd_exporter_event_queue_flushed_total", ()): float(pipeline.batches),
                 ("statsd_exporter_loaded_mappings", ()): float(len(mapper.config.rules)),

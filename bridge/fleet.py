@@ -8,17 +8,25 @@ statsd prefix when a deployment sends ``<deployment>.`` in place of ``airflow.``
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 from bridge.line import Event
 
+log = logging.getLogger("bridge.fleet")
+
+UNKNOWN_DEPLOYMENT = "unknown"
+
 
 @dataclass(frozen=True)
 class FleetIdentity:
+    """``warn``: the default is a placeholder (no ``--airglow.deployment``), worth one log line when used."""
+
     label: str = "deployment"
     default: str = ""
     from_prefix: bool = False
     base_prefix: str = "airflow"
+    warn: bool = False
 
     def apply(self, event: Event, pod_deployment: str | None = None) -> Event:
         """Add the deployment: a sender's tag, else the prefix, else the sender's pod, else the default."""
@@ -35,6 +43,25 @@ class FleetIdentity:
         if name is event.name and labels is event.labels:
             return event
         return replace(event, name=name, labels=labels)
+
+    def fell_back(self, original: Event, identified: Event) -> bool:
+        """Whether the placeholder default named this event's deployment (no tag, prefix or pod did)."""
+        return (
+            self.warn
+            and self.label not in original.labels
+            and identified.labels.get(self.label) == self.default
+            and identified.name == original.name
+        )
+
+    def warn_fallback(self) -> None:
+        log.warning(
+            "Samples without a deployment are labelled %s=%r. Name the deployment in Airflow's [metrics] "
+            "(statsd_datadog_tags = %s:<name>, or statsd_prefix = <name>), or start the bridge with "
+            "--airglow.deployment=<name> or --airglow.pod-lookup.",
+            self.label,
+            self.default,
+            self.label,
+        )
 
 
 NO_IDENTITY = FleetIdentity()

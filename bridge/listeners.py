@@ -22,8 +22,9 @@ log = logging.getLogger("bridge.listeners")
 TCP_MAX_LINE = 4096
 _RECV_SIZE = 65536
 
-# A batch of lines and the sender's IP address (None for a Unix socket).
-Handler = Callable[[list[bytes], str | None], None]
+# A batch of lines and the sender's socket address (a tuple; empty or None for a Unix socket).
+Sender = tuple | str | None
+Handler = Callable[[list[bytes], Sender], None]
 Counter = Callable[[str, int], None]
 
 
@@ -75,7 +76,7 @@ class DatagramListener:
         self._handle = handle
         self._count = count
         self._packets_metric = packets_metric
-        self._queue: queue.Queue[tuple[bytes, str | None] | None] | None = (
+        self._queue: queue.Queue[tuple[bytes, Sender] | None] | None = (
             queue.Queue(maxsize=queue_size) if queue_size else None
         )
         self._threads = [
@@ -97,12 +98,11 @@ class DatagramListener:
             if self._closed.is_set():
                 break
             self._count(self._packets_metric, 1)
-            source = sender_ip(address)
             if self._queue is None:
-                self._handle(packet.split(b"\n"), source)
+                self._handle(packet.split(b"\n"), address)
                 continue
             try:
-                self._queue.put_nowait((packet, source))
+                self._queue.put_nowait((packet, address))
             except queue.Full:
                 self._count("statsd_exporter_udp_packet_drops_total", 1)
         if self._queue is not None:
@@ -168,10 +168,9 @@ class TCPListener:
                 return
             with self._lock:
                 self._connections.add(conn)
-            source = sender_ip(address)
-            threading.Thread(target=self._serve, args=(conn, source), name="tcp-conn", daemon=True).start()
+            threading.Thread(target=self._serve, args=(conn, address), name="tcp-conn", daemon=True).start()
 
-    def _serve(self, conn: socket.socket, source: str | None) -> None:
+    def _serve(self, conn: socket.socket, source: Sender) -> None:
         self._count("statsd_exporter_tcp_connections_total", 1)
         try:
             self._read_lines(conn, source)
@@ -180,7 +179,7 @@ class TCPListener:
                 self._connections.discard(conn)
             conn.close()
 
-    def _read_lines(self, conn: socket.socket, source: str | None) -> None:
+    def _read_lines(self, conn: socket.socket, source: Sender) -> None:
         pending = b""
         while True:
             try:
@@ -203,7 +202,7 @@ class TCPListener:
                     self._count("statsd_exporter_tcp_too_long_lines_total", 1)
                 return
 
-    def _deliver(self, lines: list[bytes], source: str | None) -> bool:
+    def _deliver(self, lines: list[bytes], source: Sender) -> bool:
         """Hand over complete lines; stop at the first too-long one, which closes the connection."""
         for index, line in enumerate(lines):
             if len(line) >= TCP_MAX_LINE:

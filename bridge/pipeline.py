@@ -11,10 +11,10 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from bridge.fleet import NO_IDENTITY, FleetIdentity
-from bridge.line import GAUGE, ParsedLine, ParserOptions, parse_line
+from bridge.line import ParsedLine, ParserOptions, parse_line
 from bridge.mapping import Mapper
 from bridge.registry import (
     HISTOGRAM,
@@ -26,6 +26,7 @@ from bridge.registry import (
 )
 from bridge.resolve import DROP, MAP, Resolution, resolve
 from bridge.selfmetrics import SelfMetrics
+from bridge.twins import TwinRole, Twins
 
 _COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY, _DROP = range(5)
 _KIND_CODES = {"counter": _COUNTER, "gauge": _GAUGE, HISTOGRAM: _HISTOGRAM, SUMMARY: _SUMMARY}
@@ -35,6 +36,8 @@ _VALUE_END = frozenset(b"0123456789.")
 _SUMMARY_INLINE_LIMIT = 2 * SUMMARY_RESERVOIR
 # Label values of airglow_bridge_series_dropped_total stay bounded under a name explosion.
 _DROPPED_NAMES_SHOWN = 1000
+# A twin's update (kind code, resolution, value, relative gauge, repeat), applied when its pairing decides.
+Update = tuple[int, Resolution, float, bool, int]
 
 
 class Pipeline:
@@ -49,6 +52,7 @@ class Pipeline:
         identity: FleetIdentity = NO_IDENTITY,
         line_cache_size: int = 200_000,
         clock: Callable[[], float] = time.time,
+        twins: Twins[Update] | None = None,
     ) -> None:
         self.options = options
         self.identity = identity
@@ -62,6 +66,8 @@ class Pipeline:
         self.lines = 0
         self.batches = 0
         self._dropped_names: set[str] = set()
+        self.twins: Twins[Update] = twins if twins is not None else Twins()
+        self._warned_unknown_deployment = False
 
     def swap_mapper(self, mapper: Mapper) -> None:
         """Reload: one assignment, and forget every cached resolution of the old mapping."""
@@ -70,51 +76,79 @@ class Pipeline:
             self._cache = {}
 
     def expire(self) -> int:
-        """Drop expired series, and only the cached lines that pointed at them."""
+        """Apply twins whose window ended; drop expired series, and only the cached lines that pointed at them."""
         with self.lock:
-            removed = self.registry.expire(self._clock())
+            now = self._clock()
+            self.settle_twins(now)
+            removed = self.registry.expire(now)
             if removed:
                 dead = {id(series) for series in removed}
                 self._cache = {key: entry for key, entry in self._cache.items() if id(entry[1]) not in dead}
             return len(removed)
 
-    def process(self, lines: list[bytes], pod_deployment: str | None = None) -> None:
-        """Apply a batch of lines; ``pod_deployment`` is the sender pod's deployment, when looked up."""
+    def settle_twins(self, now: float) -> None:
+        """Apply the held twin events whose window has ended (called under the lock)."""
+        for update in self.twins.due(now):
+            self._apply_twin(update, now)
+
+    def twin_metrics(self) -> dict[tuple[str, tuple], float]:
+        twins = self.twins
+        out: dict[tuple[str, tuple], float] = {
+            ("airglow_bridge_twin_events_total", (("decision", decision),)): float(count)
+            for decision, count in twins.decisions.items()
+        }
+        out[("airglow_bridge_twins_held", ())] = float(twins.held)
+        out[("airglow_bridge_twin_tombstones", ())] = float(twins.tombstones)
+        out[("airglow_bridge_twin_senders", ())] = float(twins.learned)
+        return out
+
+    def process(self, lines: list[bytes], pod_deployment: str | None = None, sender: Hashable = None) -> None:
+        """Apply a batch of lines from ``sender`` (its address: twins pair per sender); ``pod_deployment``
+        is the sender pod's deployment, when looked up."""
         now = self._clock()
         # The sender's deployment changes what a line resolves to, so it is part of the cache key.
         source = pod_deployment.encode() + b"\0" if pod_deployment else b""
         with self.lock:
             self.lines += len(lines)
             self.batches += 1
+            self.settle_twins(now)
             cache = self._cache
             for line in lines:
                 colon = line.find(b":")
                 bar = line.find(b"|", colon)
                 if colon <= 0 or bar < 0:
-                    self._slow(line, None, now, pod_deployment)
+                    self._slow(line, None, now, pod_deployment, sender)
                     continue
                 key = source + line[:colon] + line[bar:] if source else line[:colon] + line[bar:]
                 entry = cache.get(key)
                 if entry is None:
-                    self._slow(line, key, now, pod_deployment)
+                    self._slow(line, key, now, pod_deployment, sender)
                     continue
                 text = line[colon + 1 : bar]
                 if not text or text[0] not in _VALUE_START or text[-1] not in _VALUE_END:
-                    self._slow(line, None, now, pod_deployment)
+                    self._slow(line, None, now, pod_deployment, sender)
                     continue
                 try:
                     value = float(text)
                 except ValueError:
-                    self._slow(line, None, now, pod_deployment)
+                    self._slow(line, None, now, pod_deployment, sender)
                     continue
-                code, series, divisor, scale, repeat, hits = entry
+                code, series, divisor, scale, repeat, hits, held_twin = entry
                 value = value / divisor * scale
                 if value - value != 0:
-                    self._slow(line, None, now, pod_deployment)
+                    self._slow(line, None, now, pod_deployment, sender)
+                    continue
+                if held_twin is not None:  # a twin's resolution: its series is made only if it is applied
+                    if code == _COUNTER and value < 0:
+                        self._slow(line, None, now, pod_deployment, sender)
+                        continue
+                    relative = code == _GAUGE and text[0] in b"+-"
+                    self._offer_twin(held_twin.twin, sender, (code, held_twin, value, relative, repeat), now)
+                    hits[0] += 1
                     continue
                 if code == _COUNTER:
                     if value < 0:
-                        self._slow(line, None, now, pod_deployment)
+                        self._slow(line, None, now, pod_deployment, sender)
                         continue
                     series.value += value
                 elif code == _GAUGE:
@@ -140,10 +174,12 @@ class Pipeline:
                     series.last_seen = now
                 hits[0] += 1
 
-    def _slow(self, line: bytes, key: bytes | None, now: float, pod_deployment: str | None) -> None:
+    def _slow(
+        self, line: bytes, key: bytes | None, now: float, pod_deployment: str | None, sender: Hashable
+    ) -> None:
         parsed = parse_line(line, self.options)
         self._count_parse(parsed)
-        applied = [self._apply(event, now, pod_deployment) for event in parsed.events]
+        applied = [self._apply(event, now, pod_deployment, sender) for event in parsed.events]
         if key is None or parsed.errors or parsed.multi_sample or not applied:
             return
         if any(a is None or a[1] is not applied[0][1] for a in applied):
@@ -162,14 +198,20 @@ class Pipeline:
         if parsed.tag_errors:
             stats.inc("statsd_exporter_tag_errors_total", (), parsed.tag_errors)
 
-    def _apply(self, event, now: float, pod_deployment: str | None) -> tuple[Resolution, object] | None:
+    def _apply(
+        self, event, now: float, pod_deployment: str | None, sender: Hashable
+    ) -> tuple[Resolution, object] | None:
         """Apply one event to the registry; returns what a cache entry needs, None if it failed."""
         stats = self.stats
         mapper = self.mapper
         if mapper.caching:
             stats.inc("statsd_metric_mapper_cache_gets_total")
         hits_before = mapper.cache_hits
-        resolution = resolve(self.identity.apply(event, pod_deployment), mapper)
+        identified = self.identity.apply(event, pod_deployment)
+        if not self._warned_unknown_deployment and self.identity.fell_back(event, identified):
+            self._warned_unknown_deployment = True
+            self.identity.warn_fallback()
+        resolution = resolve(identified, mapper)
         if mapper.cache_hits != hits_before:
             stats.inc("statsd_metric_mapper_cache_hits_total")
         if resolution.action == DROP:
@@ -182,9 +224,23 @@ class Pipeline:
             stats.inc("statsd_exporter_events_actions_total", (("action", MAP),))
         else:
             stats.inc("statsd_exporter_events_unmapped_total")
-        event_type = _EVENT_TYPE[resolution.kind]
+        if resolution.twin is not None:
+            # A twin's series is made only if this form is the one applied (bridge.twins decides).
+            update = (_KIND_CODES[resolution.kind], resolution, resolution.value, resolution.relative, 1)
+            self._offer_twin(resolution.twin, sender, update, now)
+            stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),))
+            return resolution, None
+        series = self._series(resolution, now)
+        if series is None:
+            return None
+        _update_series(_KIND_CODES[resolution.kind], series, resolution.value, resolution.relative, 1, now)
+        stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),))
+        return resolution, series
+
+    def _series(self, resolution: Resolution, now: float):
+        """The resolution's series, or None when a type conflict or a series limit refuses it (counted)."""
         try:
-            series = self.registry.get(
+            return self.registry.get(
                 resolution.name,
                 resolution.kind,
                 resolution.labels,
@@ -194,20 +250,28 @@ class Pipeline:
                 now,
             )
         except TypeConflict:
-            stats.inc(
+            self.stats.inc(
                 "statsd_exporter_events_conflict_total",
-                (("metric_name", resolution.name), ("type", event_type)),
+                (("metric_name", resolution.name), ("type", _EVENT_TYPE[resolution.kind])),
             )
-            return None
         except SeriesLimitExceeded as exceeded:
-            stats.inc(
+            self.stats.inc(
                 "airglow_bridge_series_dropped_total",
                 (("limit", exceeded.scope), ("metric_name", self._dropped_name(resolution.name))),
             )
-            return None
-        _update(series, resolution, now)
-        stats.inc("statsd_exporter_events_total", (("type", event_type),))
-        return resolution, series
+        return None
+
+    def _offer_twin(self, twin: TwinRole, sender: Hashable, update: Update, now: float) -> None:
+        code = update[0]
+        value = update[2] if code in (_COUNTER, _GAUGE) else None
+        for ready in self.twins.offer(sender, twin, value, update, now):
+            self._apply_twin(ready, now)
+
+    def _apply_twin(self, update: Update, now: float) -> None:
+        code, resolution, value, relative, repeat = update
+        series = self._series(resolution, now)
+        if series is not None:
+            _update_series(code, series, value, relative, repeat, now)
 
     def _dropped_name(self, name: str) -> str:
         if name in self._dropped_names or len(self._dropped_names) < _DROPPED_NAMES_SHOWN:
@@ -224,7 +288,8 @@ class Pipeline:
         increments = self._increments(parsed, resolution, repeat)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
         hits = self.stats.outcome(increments)
-        self._cache[key] = (code, series, parsed.divisor, resolution.scale, repeat, hits)
+        twin = resolution if resolution.twin is not None else None
+        self._cache[key] = (code, series, parsed.divisor, resolution.scale, repeat, hits, twin)
 
     def _increments(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> tuple:
         increments = [("statsd_exporter_samples_total", (), 1)]
@@ -250,12 +315,13 @@ class Pipeline:
         return tuple(increments)
 
 
-def _update(series, resolution: Resolution, now: float) -> None:
-    kind = resolution.kind
-    value = resolution.value
-    if kind == "counter":
+def _update_series(code: int, series, value: float, relative: bool, repeat: int, now: float) -> None:
+    """The slow path's and the twins' update (the fast path inlines the same rules)."""
+    if code == _COUNTER:
         series.value += value
-    elif kind == GAUGE:
-        series.value = series.value + value if resolution.relative else value
+    elif code == _GAUGE:
+        series.value = series.value + value if relative else value
     else:
-        series.observe(value, now)
+        for _ in range(repeat):
+            series.observe(value, now)
+    series.last_seen = now

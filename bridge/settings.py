@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bridge import __version__
 from bridge.errors import ConfigError
-from bridge.fleet import FleetIdentity
+from bridge.fleet import UNKNOWN_DEPLOYMENT, FleetIdentity
 from bridge.line import ParserOptions
 from bridge.mapping.durations import parse_go_duration
 from bridge.pods import PodLookupSettings
@@ -224,8 +224,9 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
     add(
         "--airglow.deployment",
         dest="deployment",
-        default="",
-        help="Deployment for samples that carry none (a bridge serving one deployment).",
+        default=None,
+        help="Deployment for samples that carry none (a bridge serving one deployment); with the Airflow "
+        f"preset and no value, such samples get deployment={UNKNOWN_DEPLOYMENT!r} and the bridge logs once.",
     )
     add(
         "--airglow.deployment-from-prefix",
@@ -291,7 +292,13 @@ def _identity(args: argparse.Namespace) -> FleetIdentity:
     from_prefix = args.deployment_from_prefix == "true" or (
         args.deployment_from_prefix == "auto" and not args.mapping_config
     )
-    return FleetIdentity(args.deployment_label, args.deployment, from_prefix)
+    if args.deployment is not None:
+        return FleetIdentity(args.deployment_label, args.deployment, from_prefix)
+    # Airflow series always carry a deployment (dashboards and rules group by it): say so when it is a guess.
+    airflow = _preset(args) == PRESET_AIRFLOW
+    return FleetIdentity(
+        args.deployment_label, UNKNOWN_DEPLOYMENT if airflow else "", from_prefix, warn=airflow
+    )
 
 
 def _preset(args: argparse.Namespace) -> str:

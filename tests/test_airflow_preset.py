@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 
 import pytest
-from conftest import DATA, ROOT
+from conftest import ROOT
 from test_exporter import Clock, samples, send
 
 from bridge.app import load_mapping
@@ -15,13 +14,16 @@ from bridge.fleet import FleetIdentity
 from bridge.line import ParserOptions
 from bridge.mapping import Mapper
 from bridge.pipeline import Pipeline
+from bridge.presets.generate import Metric, load_catalogue
+from bridge.presets.wire import STATSD_TYPE, example_id
 from bridge.registry import Registry
 from bridge.selfmetrics import SelfMetrics
 from bridge.settings import build_parser, settings_from_args
+from bridge.twins import Twins
 
-METRICS = json.loads((DATA / "airflow_metrics.json").read_text())["metrics"]
-STAT = {"counter": "c", "gauge": "g", "timer": "ms"}
-TABLE_ROW = re.compile(r"^\| `([^`]+)` \| [^|]* \| `([^`]+)` \| (\w+) \| (.*) \|$")
+CATALOGUE = load_catalogue()
+TABLE_ROW = re.compile(r"^\| `([^`]+)` \| [^|]* \| `([^`]+)` \| (\w+) \| ([^|]*) \| [^|]* \|$")
+WINDOW = Twins().window
 
 
 def documented() -> dict[str, tuple[str, str, set[str]]]:
@@ -35,102 +37,109 @@ def documented() -> dict[str, tuple[str, str, set[str]]]:
 
 
 DOCUMENTED = documented()
-
-
-def value_for(variable: str) -> str:
-    """A distinctive id per variable, so that an id leaking into a metric name is caught."""
-    return f"{variable.replace('_', '')}Id7"
-
-
 PRESET = load_mapping(settings_from_args(build_parser().parse_args([])))
 
 
-def preset_pipeline() -> Pipeline:
+def preset_pipeline(clock: Clock | None = None) -> Pipeline:
     mapper = Mapper(PRESET)
     return Pipeline(
-        ParserOptions(), mapper, Registry(), SelfMetrics(), FleetIdentity(from_prefix=True), clock=Clock()
+        ParserOptions(),
+        mapper,
+        Registry(),
+        SelfMetrics(),
+        FleetIdentity(from_prefix=True),
+        clock=clock or Clock(),
     )
 
 
-def forms(metric: dict) -> list[tuple[str, str, dict[str, str] | None]]:
-    """(form, wire line, expected labels or None when the twin is dropped)."""
-    stat = STAT[metric["type"]]
-    name, legacy, tags = metric["name"], metric["legacy_name"], metric["tags"]
-    out = []
-    templated = name if "{" in name else legacy
-    if templated and "{" in templated:
-        variables = re.findall(r"\{(\w+)\}", templated)
-        wire = templated.format(**{v: value_for(v) for v in variables})
-        labels = {
-            ("operator" if v == "operator_name" and "{" in name else v): value_for(v) for v in variables
-        }
-        if templated is legacy:
-            labels = {("operator" if v == "operator_name" else v): value_for(v) for v in variables}
-        out.append(("plain legacy", f"airflow.{wire}:1|{stat}", labels))
-        if templated is legacy:
-            out.append(("dogstatsd legacy twin", f"airflow.{wire}:1|{stat}|#deployment:prod", None))
-            if "task_id" in variables:
-                dotted = templated.format(
-                    **{v: value_for(v) if v != "task_id" else "grp.sub.task" for v in variables}
-                )
-                out.append(
-                    (
-                        "plain legacy, task group",
-                        f"airflow.{dotted}:1|{stat}",
-                        {**labels, "task_id": "grp.sub.task"},
-                    )
-                )
-    if "{" not in name:
-        tag_values = {t: value_for(t) for t in tags}
-        has_twin = bool(legacy and "{" in legacy)
-        out.append(("plain tagged name", f"airflow.{name}:1|{stat}", None if has_twin and tags else {}))
-        if tags:
-            influx = ",".join(f"{k}={v}" for k, v in tag_values.items())
-            out.append(("influxdb", f"airflow.{name},{influx}:1|{stat}", tag_values))
-            dog = ",".join(f"{k}:{v}" for k, v in tag_values.items())
-            out.append(
-                (
-                    "dogstatsd",
-                    f"airflow.{name}:1|{stat}|#{dog},deployment:prod",
-                    {**tag_values, "deployment": "prod"},
-                )
-            )
-        out.append(
-            (
-                "prefix as deployment",
-                f"prod-eu.{name}:1|{stat}" + (f"|#{dog}" if tags else ""),
-                None if has_twin and not tags else {**tag_values, "deployment": "prod-eu"},
-            )
-        )
-    return out
+def event_lines(metric: Metric, config: str) -> tuple[list[str], dict[str, str]]:
+    """What Airflow sends for one event of ``metric`` under ``config``, and the labels it must count under.
+
+    Ids are distinctive per variable; the task id is a task-group id (with a dot) where the metric has one.
+    """
+    stat = STATSD_TYPE[metric.type]
+    ids = {v: example_id(v) for v in metric.name_variables}
+    if "task_id" in ids:
+        ids["task_id"] = "grp.sub.task"
+    if metric.templated:
+        name = metric.name.format_map(ids)
+        return [f"airflow.{name}:1|{stat}"], ids
+    if not metric.has_legacy:
+        tags = {t: example_id(t) for t in metric.tags}
+        dog = ",".join(f"{k}:{v}" for k, v in tags.items())
+        return {
+            "plain": ([f"airflow.{metric.name}:1|{stat}"], {}),
+            "dogstatsd": ([f"airflow.{metric.name}:1|{stat}" + (f"|#{dog}" if dog else "")], tags),
+            "dogstatsd with tags": (
+                [f"airflow.{metric.name}:1|{stat}|#{dog + ',' if dog else ''}deployment:prod"],
+                {**tags, "deployment": "prod"},
+            ),
+            "prefix": ([f"prod-eu.{metric.name}:1|{stat}"], {"deployment": "prod-eu"}),
+        }.get(config, ([f"airflow.{metric.name}:1|{stat}"], {}))
+    escaped = metric.legacy_name.format_map({k: v.replace(".", "__") for k, v in ids.items()})
+    dotted = metric.legacy_name.format_map(ids)
+    legacy, tagged = f"airflow.{escaped}:1|{stat}", f"airflow.{metric.name}:1|{stat}"
+    dog = ",".join(f"{k}:{v}" for k, v in ids.items())
+    influx = ",".join(f"{k}={v}" for k, v in ids.items())
+    return {
+        "plain": ([legacy, tagged], ids),
+        "plain, legacy names off": ([tagged], {}),
+        "plain, airflow 2 (raw dots)": ([f"airflow.{dotted}:1|{stat}", tagged], ids),
+        "dogstatsd": ([legacy, f"{tagged}|#{dog}"], ids),
+        "dogstatsd, legacy names off": ([f"{tagged}|#{dog}"], ids),
+        "dogstatsd with tags": (
+            [f"{legacy}|#deployment:prod", f"{tagged}|#{dog},deployment:prod"],
+            {**ids, "deployment": "prod"},
+        ),
+        "dogstatsd, twins out of order": ([f"{tagged}|#{dog}", legacy], ids),
+        "influxdb": ([legacy, f"airflow.{metric.name},{influx}:1|{stat}"], ids),
+        "prefix": (
+            [f"prod-eu.{escaped}:1|{stat}", f"prod-eu.{metric.name}:1|{stat}"],
+            {**ids, "deployment": "prod-eu"},
+        ),
+    }[config]
 
 
+CONFIGS = (
+    "plain",
+    "plain, legacy names off",
+    "plain, airflow 2 (raw dots)",
+    "dogstatsd",
+    "dogstatsd, legacy names off",
+    "dogstatsd with tags",
+    "dogstatsd, twins out of order",
+    "influxdb",
+    "prefix",
+)
 CASES = [
-    pytest.param(m, form, line, labels, id=f"{m['name']}/{form}")
-    for m in METRICS
-    for form, line, labels in forms(m)
+    pytest.param(m, config, id=f"{m.name}/{config}")
+    for m in CATALOGUE.metrics
+    for config in (CONFIGS if m.has_legacy else ("plain", "dogstatsd", "dogstatsd with tags", "prefix"))
+    if not (m.templated and config != "plain")
 ]
 
 
-@pytest.mark.parametrize(("metric", "form", "line", "labels"), CASES)
-def test_every_airflow_metric_lands_as_documented(metric: dict, form: str, line: str, labels) -> None:
-    name, kind, documented_labels = DOCUMENTED[metric["name"]]
-    pipeline = preset_pipeline()
-    send(pipeline, line)
+@pytest.mark.parametrize(("metric", "config"), CASES)
+def test_every_airflow_event_counts_once_as_documented(metric: Metric, config: str) -> None:
+    name, kind, documented_labels = DOCUMENTED[metric.name]
+    clock = Clock()
+    pipeline = preset_pipeline(clock)
+    lines, labels = event_lines(metric, config)
+    send(pipeline, *lines)
+    clock.now += WINDOW + 0.1
+    pipeline.expire()
     mapped = {key: value for key, value in samples(pipeline).items() if key[0].startswith("airflow_")}
-    if labels is None:
-        assert mapped == {}, f"{line} should be dropped as a twin"
-        assert pipeline.stats.totals()[("statsd_exporter_events_actions_total", (("action", "drop"),))] == 1
-        return
     suffix = {"counter": "", "gauge": "", "histogram": "_count"}[kind]
-    assert (name + suffix, tuple(sorted(labels.items()))) in mapped, (line, mapped)
-    assert set(labels) <= documented_labels
+    counted = {key: value for key, value in mapped.items() if key[0] == name + suffix}
+    assert counted == {(name + suffix, tuple(sorted(labels.items()))): 1.0}, (lines, mapped)
+    assert set(labels) <= documented_labels | {"deployment"}
     for series_name, _ in mapped:
-        assert "Id7" not in series_name and "prod" not in series_name
+        assert "Id7" not in series_name and "prod" not in series_name and "grp" not in series_name
+    assert pipeline.twins.held == 0
 
 
 def test_every_metric_is_documented_once() -> None:
-    assert set(DOCUMENTED) == {m["name"] for m in METRICS}
+    assert set(DOCUMENTED) == {m.name for m in CATALOGUE.metrics}
     names = Counter(name for name, _, _ in DOCUMENTED.values())
     duplicated = {n for n, count in names.items() if count > 1}
     assert not duplicated, duplicated

@@ -55,7 +55,9 @@ _RULE_KEYS = {
 _HISTOGRAM_KEYS = {"buckets", "native_histogram_bucket_factor", "native_histogram_max_buckets"}
 _SUMMARY_KEYS = {"quantiles", "max_age", "age_buckets", "buf_cap"}
 _QUANTILE_KEYS = {"quantile", "error"}
-_AIRGLOW_KEYS = {"drop_if_tagged", "require_tags", "dogstatsd_scale"}
+_AIRGLOW_KEYS = {"twin", "dogstatsd_scale", "unescape_ids"}
+_TWIN_KEYS = {"tagged", "legacy"}
+_TEMPLATE_FIELD = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -71,17 +73,27 @@ class SummaryOptions:
 
 
 @dataclass(frozen=True)
-class TagConditions:
-    """Airglow's ``airglow:`` rule keys, for senders that emit one event under two names.
+class Twin:
+    """One event sent under two names (Airflow's legacy and tagged forms), counted once (see bridge.twins).
 
-    ``drop_if_tagged``: drop the sample when its sender set tags (its tagged twin is counted instead);
-    ``require_tags``: drop it unless these tags are present (the plain-statsd twin of a legacy name);
-    ``dogstatsd_scale``: multiply DogStatsD-tagged samples (senders that put seconds under ``|ms``).
+    On a legacy-name rule ``tagged`` names the tagged twin (``airflow.ti.finish``); on a tagged-name rule
+    ``legacy`` is the legacy name as a template of tag names (``airflow.ti.finish.{dag_id}.{task_id}.{state}``).
     """
 
-    drop_if_tagged: bool = False
-    require_tags: tuple[str, ...] = ()
+    tagged: str = ""
+    legacy: str = ""
+
+
+@dataclass(frozen=True)
+class AirglowOptions:
+    """Airglow's ``airglow:`` rule keys: ``twin`` (above); ``dogstatsd_scale``, a factor for DogStatsD-tagged
+    samples (senders that put seconds under ``|ms``); ``unescape_ids``: label values taken from the name
+    read ``__`` as ``.`` (Airflow 3.3 escapes the dots of task-group ids in legacy names), except Airflow's
+    own ``__<n>`` suffix of repeated task ids."""
+
+    twin: Twin | None = None
     dogstatsd_scale: float | None = None
+    unescape_ids: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,7 @@ class Rule:
     ttl: float = 0.0
     honor_labels: bool = False
     scale: float | None = None
-    airglow: TagConditions = TagConditions()
+    airglow: AirglowOptions = AirglowOptions()
     source: str = ""
 
 
@@ -362,23 +374,32 @@ class _Reader:
             if "honor_labels" in items
             else False,
             scale=self.number(items["scale"], "scale") if "scale" in items else None,
-            airglow=self.tag_conditions(items["airglow"]) if "airglow" in items else TagConditions(),
+            airglow=self.airglow(items["airglow"]) if "airglow" in items else AirglowOptions(),
         )
 
-    def tag_conditions(self, node: yaml.Node) -> TagConditions:
+    def airglow(self, node: yaml.Node) -> AirglowOptions:
         items = self.mapping(node, _AIRGLOW_KEYS, "airglow")
-        tags = ()
-        if "require_tags" in items:
-            tags = tuple(self.string(t, "tag") for t in self.sequence(items["require_tags"], "require_tags"))
-        return TagConditions(
-            drop_if_tagged=self.boolean(items["drop_if_tagged"], "drop_if_tagged")
-            if "drop_if_tagged" in items
-            else False,
-            require_tags=tags,
+        return AirglowOptions(
+            twin=self.twin(items["twin"]) if "twin" in items else None,
             dogstatsd_scale=self.number(items["dogstatsd_scale"], "dogstatsd_scale")
             if "dogstatsd_scale" in items
             else None,
+            unescape_ids=self.boolean(items["unescape_ids"], "unescape_ids")
+            if "unescape_ids" in items
+            else False,
         )
+
+    def twin(self, node: yaml.Node) -> Twin:
+        items = self.mapping(node, _TWIN_KEYS, "twin")
+        if len(items) != 1:
+            raise self.fail(node, "twin takes exactly one of 'tagged' (on a legacy name) or 'legacy'")
+        if "tagged" in items:
+            return Twin(tagged=self.string(items["tagged"], "twin tagged"))
+        template = self.string(items["legacy"], "twin legacy")
+        rest = _TEMPLATE_FIELD.sub("", template)
+        if "{" in rest or "}" in rest or not _TEMPLATE_FIELD.search(template):
+            raise self.fail(items["legacy"], f"twin legacy must name tags as {{tag}}: {template!r}")
+        return Twin(legacy=template)
 
     def labels(self, node: yaml.Node | None) -> tuple[tuple[str, str], ...]:
         if node is None or self.is_null(node):
