@@ -1,7 +1,7 @@
 """Throughput of the bridge: lines per CPU-second of the bridge process, UDP loss, peak RSS.
 
-Streams Airflow-like statsd lines (the real Airflow 3 capture, plus the same shapes over many DAGs
-and tasks) over TCP and then paced UDP into a running bridge that uses the official Airflow chart's
+Streams Airflow-like statsd lines (the real Airflow 3 capture, plus the same events over many DAGs and tasks,
+each as Airflow sends it: legacy and tagged twins) over TCP and then paced UDP into a running bridge that uses the official Airflow chart's
 21-rule mapping (or the built-in preset with --preset). CPU is read from /proc for the bridge process
 only, so the figure holds on a busy machine; a plain split/look-up/add loop is timed in the same
 run to give a machine-independent ratio.
@@ -37,37 +37,58 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# One event each, as Airflow 3.3.2 sends it with DogStatsD and its defaults (legacy_names_on): the legacy name
+# (ids in the name), then the tagged name, back to back. Airflow 2's dag_processing.last_runtime has one form.
+EVENTS = [
+    (
+        "airflow.ti.finish.dag_{d}.task_{t}.{state}:1|c",
+        "airflow.ti.finish:1|c|#dag_id:dag_{d},task_id:task_{t},state:{state}",
+    ),
+    (
+        "airflow.dag.dag_{d}.task_{t}.duration:{ms}|ms",
+        "airflow.task.duration:{ms}|ms|#dag_id:dag_{d},task_id:task_{t}",
+    ),
+    ("airflow.ti.start.dag_{d}.task_{t}:1|c", "airflow.ti.start:1|c|#dag_id:dag_{d},task_id:task_{t}"),
+    (
+        "airflow.dagrun.duration.success.dag_{d}:{ms}|ms",
+        "airflow.dagrun.duration.success:{ms}|ms|#dag_id:dag_{d}",
+    ),
+    ("airflow.pool.open_slots.pool_{p}:{n}|g", "airflow.pool.open_slots:{n}|g|#pool_name:pool_{p}"),
+    (
+        "airflow.executor.running_tasks.LocalExecutor:{n}|g",
+        "airflow.executor.running_tasks:{n}|g|#executor_class_name:LocalExecutor",
+    ),
+    (
+        "airflow.operator_successes_BashOperator:1|c",
+        "airflow.operator_successes:1|c|#dag_id:dag_{d},task_id:task_{t},operator_name:BashOperator",
+    ),
+    ("airflow.dag_processing.last_runtime.dag_{d}:{ms}|ms",),
+]
+
+
 def airflow_lines(count: int, seed: int = 7) -> list[bytes]:
-    """The real capture, then the same metric shapes over 200 DAGs x 20 tasks, shuffled."""
+    """The real capture (plain statsd, in its order), then the same events over 200 DAGs x 20 tasks as Airflow
+    sends them with DogStatsD, the events shuffled (each event's lines stay together, as Airflow sends them)."""
     capture = [
         line.encode() for line in (DATA / "airflow_statsd_capture.txt").read_text().splitlines() if line
     ]
     rng = random.Random(seed)
-    shapes = [
-        "airflow.ti.finish.dag_{d}.task_{t}.{state}:1|c",
-        "airflow.dag.dag_{d}.task_{t}.duration:{ms}|ms",
-        "airflow.ti.start.dag_{d}.task_{t}:1|c",
-        "airflow.dagrun.duration.success.dag_{d}:{ms}|ms",
-        "airflow.pool.open_slots.pool_{p}:{n}|g",
-        "airflow.executor.running_tasks:{n}|g",
-        "airflow.operator_successes_BashOperator:1|c",
-        "airflow.dag_processing.last_runtime.dag_{d}:{ms}|ms",
-    ]
-    lines = list(capture)
-    while len(lines) < count:
-        shape = rng.choice(shapes)
-        lines.append(
-            shape.format(
-                d=rng.randrange(200),
-                t=rng.randrange(20),
-                p=rng.randrange(5),
-                state=rng.choice(["success", "failed"]),
-                ms=round(rng.uniform(1, 90000), 3),
-                n=rng.randrange(64),
-            ).encode()
-        )
-    rng.shuffle(lines)
-    return lines[:count]
+    events: list[list[bytes]] = []
+    total = len(capture)
+    while total < count:
+        forms = rng.choice(EVENTS)
+        ids = {
+            "d": rng.randrange(200),
+            "t": rng.randrange(20),
+            "p": rng.randrange(5),
+            "state": rng.choice(["success", "failed"]),
+            "ms": round(rng.uniform(1, 90000), 3),
+            "n": rng.randrange(64),
+        }
+        events.append([form.format(**ids).encode() for form in forms])
+        total += len(forms)
+    rng.shuffle(events)
+    return (capture + [line for event in events for line in event])[:count]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -26,7 +26,7 @@ from bridge.registry import (
 )
 from bridge.resolve import DROP, MAP, Resolution, resolve
 from bridge.selfmetrics import SelfMetrics
-from bridge.twins import TwinRole, Twins
+from bridge.twins import BARE, Twins
 
 _COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY, _DROP = range(5)
 _KIND_CODES = {"counter": _COUNTER, "gauge": _GAUGE, HISTOGRAM: _HISTOGRAM, SUMMARY: _SUMMARY}
@@ -36,8 +36,12 @@ _VALUE_END = frozenset(b"0123456789.")
 _SUMMARY_INLINE_LIMIT = 2 * SUMMARY_RESERVOIR
 # Label values of airglow_bridge_series_dropped_total stay bounded under a name explosion.
 _DROPPED_NAMES_SHOWN = 1000
-# A twin's update (kind code, resolution, value, relative gauge, repeat), applied when its pairing decides.
-Update = tuple[int, Resolution, float, bool, int]
+# Waiting twins are settled at most this often from the hot path (UDP hands over one datagram at a time).
+_SETTLE_EVERY = 0.1
+# Where a waiting bare twin's update goes: its resolution, and its series once made ([series, registry epoch]).
+TwinTarget = tuple[Resolution, list]
+# A waiting bare twin's update (kind code, target, value, relative gauge, repeat), applied when it counts.
+Update = tuple[int, TwinTarget, float, bool, int]
 
 
 class Pipeline:
@@ -52,7 +56,6 @@ class Pipeline:
         identity: FleetIdentity = NO_IDENTITY,
         line_cache_size: int = 200_000,
         clock: Callable[[], float] = time.time,
-        twins: Twins[Update] | None = None,
     ) -> None:
         self.options = options
         self.identity = identity
@@ -66,7 +69,9 @@ class Pipeline:
         self.lines = 0
         self.batches = 0
         self._dropped_names: set[str] = set()
-        self.twins: Twins[Update] = twins if twins is not None else Twins()
+        self.twins: Twins[Update] = Twins(self._apply_twin)
+        self._epoch = 0  # moves when series expire: a twin's cached series is then looked up again
+        self._settle_at = 0.0
         self._warned_unknown_deployment = False
 
     def swap_mapper(self, mapper: Mapper) -> None:
@@ -82,14 +87,15 @@ class Pipeline:
             self.settle_twins(now)
             removed = self.registry.expire(now)
             if removed:
+                self._epoch += 1
                 dead = {id(series) for series in removed}
                 self._cache = {key: entry for key, entry in self._cache.items() if id(entry[1]) not in dead}
             return len(removed)
 
     def settle_twins(self, now: float) -> None:
         """Apply the held twin events whose window has ended (called under the lock)."""
-        for update in self.twins.due(now):
-            self._apply_twin(update, now)
+        self._settle_at = now + _SETTLE_EVERY
+        self.twins.settle(now)
 
     def twin_metrics(self) -> dict[tuple[str, tuple], float]:
         twins = self.twins
@@ -98,8 +104,7 @@ class Pipeline:
             for decision, count in twins.decisions.items()
         }
         out[("airglow_bridge_twins_held", ())] = float(twins.held)
-        out[("airglow_bridge_twin_tombstones", ())] = float(twins.tombstones)
-        out[("airglow_bridge_twin_senders", ())] = float(twins.learned)
+        out[("airglow_bridge_twins_expected", ())] = float(twins.expected)
         return out
 
     def process(self, lines: list[bytes], pod_deployment: str | None = None, sender: Hashable = None) -> None:
@@ -111,8 +116,12 @@ class Pipeline:
         with self.lock:
             self.lines += len(lines)
             self.batches += 1
-            self.settle_twins(now)
+            if now >= self._settle_at:
+                self.settle_twins(now)
             cache = self._cache
+            twins = self.twins
+            offer = twins.offer
+            counted_twin = None  # the previous line, when it was a twin counted first: its twin may be next
             for line in lines:
                 colon = line.find(b":")
                 bar = line.find(b"|", colon)
@@ -138,14 +147,32 @@ class Pipeline:
                 if value - value != 0:
                     self._slow(line, None, now, pod_deployment, sender)
                     continue
-                if held_twin is not None:  # a twin's resolution: its series is made only if it is applied
+                if held_twin is not None:  # a twin: counted only if it is its event's first form
                     if code == _COUNTER and value < 0:
                         self._slow(line, None, now, pod_deployment, sender)
                         continue
-                    relative = code == _GAUGE and text[0] in b"+-"
-                    self._offer_twin(held_twin.twin, sender, (code, held_twin, value, relative, repeat), now)
-                    hits[0] += 1
-                    continue
+                    role = held_twin[0].twin
+                    keyvalue = value if code <= _GAUGE else None
+                    if counted_twin is not None and twins.twin_of_last(sender, role, keyvalue, counted_twin):
+                        counted_twin = None
+                        hits[0] += 1
+                        continue
+                    bare = role.form is BARE
+                    update = (
+                        (code, held_twin, value, code == _GAUGE and text[0] in b"+-", repeat)
+                        if bare
+                        else None
+                    )
+                    counted_twin = None
+                    if not offer(sender, role, keyvalue, update, now) or bare:
+                        hits[0] += 1
+                        continue
+                    counted_twin = role
+                    if series is None:  # its series is made when the line first counts
+                        series = self._twin_series(key, entry, now)
+                        if series is None:
+                            hits[0] += 1
+                            continue
                 if code == _COUNTER:
                     if value < 0:
                         self._slow(line, None, now, pod_deployment, sender)
@@ -224,10 +251,8 @@ class Pipeline:
             stats.inc("statsd_exporter_events_actions_total", (("action", MAP),))
         else:
             stats.inc("statsd_exporter_events_unmapped_total")
-        if resolution.twin is not None:
-            # A twin's series is made only if this form is the one applied (bridge.twins decides).
-            update = (_KIND_CODES[resolution.kind], resolution, resolution.value, resolution.relative, 1)
-            self._offer_twin(resolution.twin, sender, update, now)
+        if resolution.twin is not None and not self._offer_twin(resolution, sender, now):
+            # Dropped as a twin, or a bare event waiting: no series now (bridge.twins decides).
             stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),))
             return resolution, None
         series = self._series(resolution, now)
@@ -261,16 +286,36 @@ class Pipeline:
             )
         return None
 
-    def _offer_twin(self, twin: TwinRole, sender: Hashable, update: Update, now: float) -> None:
-        code = update[0]
-        value = update[2] if code in (_COUNTER, _GAUGE) else None
-        for ready in self.twins.offer(sender, twin, value, update, now):
-            self._apply_twin(ready, now)
+    def _offer_twin(self, resolution: Resolution, sender: Hashable, now: float) -> bool:
+        """Whether the twin counts now. Pairs on the value for counters and gauges (Airflow 2 sends zero
+        counts too), not for timers; a bare twin that waits is applied by ``_apply_twin`` when it counts."""
+        code = _KIND_CODES[resolution.kind]
+        role = resolution.twin
+        value = resolution.value
+        update = (
+            (code, (resolution, [None, -1]), value, resolution.relative, 1) if role.form is BARE else None
+        )
+        return self.twins.offer(sender, role, value if code <= _GAUGE else None, update, now)
+
+    def _twin_series(self, key: bytes, entry: tuple, now: float):
+        """A cached twin line counts for the first time: make its series and keep it in the line's entry."""
+        series = self._series(entry[6][0], now)
+        if series is not None:
+            self._cache[key] = (entry[0], series, *entry[2:])
+        return series
 
     def _apply_twin(self, update: Update, now: float) -> None:
-        code, resolution, value, relative, repeat = update
-        series = self._series(resolution, now)
-        if series is not None:
+        code, (resolution, cached), value, relative, repeat = update
+        series, epoch = cached
+        if epoch != self._epoch or series is None:
+            series = self._series(resolution, now)
+            cached[0], cached[1] = series, self._epoch
+            if series is None:
+                return
+        if code == _COUNTER:
+            series.value += value
+            series.last_seen = now
+        else:
             _update_series(code, series, value, relative, repeat, now)
 
     def _dropped_name(self, name: str) -> str:
@@ -288,7 +333,7 @@ class Pipeline:
         increments = self._increments(parsed, resolution, repeat)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
         hits = self.stats.outcome(increments)
-        twin = resolution if resolution.twin is not None else None
+        twin = (resolution, [None, -1]) if resolution.twin is not None else None
         self._cache[key] = (code, series, parsed.divisor, resolution.scale, repeat, hits, twin)
 
     def _increments(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> tuple:

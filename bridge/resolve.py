@@ -68,7 +68,7 @@ def resolve(event: Event, mapper: Mapper) -> Resolution:
     unescape = rule.airglow.unescape_ids
     for key, value in result.labels:
         if not (rule.honor_labels and key in labels):
-            labels[key] = unescape_id(value) if unescape else value
+            labels[key] = unescape_id(value) if unescape and "__" in value else value
     scale = _scale(rule, event)
     value = event.value * scale if scale != 1.0 else event.value
     error = "empty_metric_name" if not result.name else _value_error(event.kind, value)

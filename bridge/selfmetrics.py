@@ -81,18 +81,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "airglow_bridge_twin_events_total": (
         "counter",
-        "Events Airflow sent under both its legacy and its tagged name, by what the bridge decided: paired "
-        "(one counted), late_twin_dropped, applied_after_window, applied_at_once, applied_early_at_bound.",
+        "Events Airflow sent under both its legacy and its tagged name, by what the bridge decided: "
+        "counted_first (its twin expected), twin_dropped (the second form of a pair), counted_after_window "
+        "and counted_early_at_bound (a bare form whose legacy twin did not come).",
     ),
-    "airglow_bridge_twins_held": ("gauge", "Legacy-name events waiting for their tagged twin."),
-    "airglow_bridge_twin_tombstones": (
-        "gauge",
-        "Events applied without their twin, remembered to drop a late twin.",
-    ),
-    "airglow_bridge_twin_senders": (
-        "gauge",
-        "(sender, metric family) pairs whose twin forms the bridge has learned.",
-    ),
+    "airglow_bridge_twins_held": ("gauge", "Bare-form events waiting for their legacy twin."),
+    "airglow_bridge_twins_expected": ("gauge", "Twins expected by an event already counted."),
     "process_cpu_seconds_total": ("counter", "Total user and system CPU time spent in seconds."),
     "process_resident_memory_bytes": ("gauge", "Resident memory size in bytes."),
     "process_virtual_memory_bytes": ("gauge", "Virtual memory size in bytes."),

@@ -1,48 +1,42 @@
 """Twin events: Airflow sends one event under two names; the bridge counts it once.
 
 With ``[metrics] legacy_names_on`` (the default) Airflow emits every metric that has a legacy name twice,
-from the same client socket, legacy form first: ``ti.finish.<dag>.<task>.<state>`` (ids in the name, only
-the remaining tags) and then ``ti.finish`` (ids as tags, or no tags at all with plain statsd). Which of the
-two carries the ids depends on the sender's settings, so no static rule can pick one:
+from the same client socket, one right after the other: ``ti.finish.<dag>.<task>.<state>`` (ids in the name)
+and ``ti.finish`` (ids as tags, or no tags at all with plain statsd). No static rule can pick one form: which
+carries the ids depends on the sender's settings. Pairing does, per sender (source address and port: one
+Airflow process, one socket), by a key both forms compute: the legacy name text, with ``__`` read as ``.``
+so that Airflow 3.3's escaped dots, Airflow 2's raw dots and a tagged event's rendered template agree;
+counters and gauges add the value (Airflow 2 initialises ``ti.finish`` with zero counts per state), timers do
+not (a dual timer measures twice). A bare form (no tags) pairs with any legacy event of its family.
 
-- a *tagged* form whose tags hold every id of the legacy template (DogStatsD, InfluxDB) is the richest;
-- a *legacy* form carries the ids in its name;
-- a *bare* tagged form (plain statsd, tags dropped) carries nothing but the count.
-
-Pairing: events are matched per sender (source address and port: one Airflow process, one socket) by a key
-both forms can compute: the legacy name text, with ``__`` read as ``.`` so that Airflow 3.3's escaped dots,
-Airflow 2's raw dots and a tagged event's rendered template agree; counters and gauges add the value (Airflow
-2 initialises ``ti.finish`` with zero counts per state), timers do not (a dual timer measures twice). A bare
-form pairs with any legacy event of its family.
-
-Only legacy events wait, because Airflow sends them first: a legacy event is held for ``window`` seconds; its
-tagged twin arriving in time is applied and the legacy one dropped (a bare twin is dropped and the legacy one
-applied); when the window ends the legacy event is applied alone. Tagged events never wait: with no held
-partner they are applied at once. Whatever was applied alone leaves a *tombstone* for ``memory`` seconds that
-absorbs one late twin of the other form, so a twin that is lost, late or out of order never counts twice or
-not at all. What a sender does is learned per metric family: once its events of a family repeatedly find no twin
-(legacy names off, or a metric without a tagged twin in that Airflow version), they stop waiting.
-Every table is bounded; what a bound pushes out is applied early (never lost) and counted.
+The legacy and the tagged form of an event land on the same series (the preset reads ids from the name as the
+tags give them), so the first of the two to arrive counts at once, and leaves an *expectation* that absorbs
+its twin when it comes, however late within ``memory`` seconds (up to twice that: tables expire a
+generation at a time). The expectation first waits in a slot of its sender, where the twin that comes right
+after it (as Airflow sends it) meets it in a few comparisons; any other event of that sender moves it to
+tables keyed by the event. Nothing waits, except a bare form that arrives before its legacy twin: it carries no
+ids, so it waits ``window`` seconds (up to twice that) for the legacy form, which then counts for both. A lost
+twin leaves an expectation that expires unused; a late or out-of-order twin is absorbed: no count is lost or
+doubled. A bare form that keeps finding no legacy twin (legacy names off) stops waiting once learned.
+Every table is bounded: a full generation is turned over early, and what it held is applied, counted.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 LEGACY, TAGGED, BARE = "legacy", "tagged", "bare"
 
 # Decisions, as counted in airglow_bridge_twin_events_total{decision}.
-PAIRED = "paired"  # both forms seen: one applied, the other dropped (counted once per pair)
-LATE_TWIN = "late_twin_dropped"  # a twin that arrived after its partner had been applied alone
-WAITED = "applied_after_window"  # a legacy event whose twin did not come within the window
-AT_ONCE = "applied_at_once"  # a tagged event with no waiting partner, or a learned legacy-only sender
-EVICTED = "applied_early_at_bound"  # pushed out of a full table before its window ended
-DECISIONS = (PAIRED, LATE_TWIN, WAITED, AT_ONCE, EVICTED)
+FIRST = "counted_first"  # the first form of an event: counted at once, its twin expected
+PAIRED = "twin_dropped"  # the second form of a pair: absorbed by its twin's expectation
+WAITED = "counted_after_window"  # a bare form whose legacy twin did not come within the window
+EVICTED = "counted_early_at_bound"  # a bare form pushed out of a full table before its window ended
+DECISIONS = (FIRST, PAIRED, WAITED, EVICTED)
 
-# Events of a family that found no twin this many times in a row: the sender sends only one form of it.
+# Bare events of a family that found no twin this many times in a row: the sender sends only that form.
 _SOLO_STREAK = 3
 
 P = TypeVar("P")
@@ -73,205 +67,325 @@ def render_legacy(template: str, tags: dict[str, str]) -> str | None:
         return None
 
 
-class _Entry(Generic[P]):
-    __slots__ = ("deadline", "keys", "live", "payload")
+class _Generations(Generic[P]):
+    """Values under keys in two dicts, expiring a generation at a time.
 
-    def __init__(self, keys: tuple[Hashable, ...], deadline: float, payload: P) -> None:
-        self.keys = keys
-        self.deadline = deadline
-        self.payload = payload
-        self.live = True
+    Values go into the current dict; every ``span`` seconds the previous dict expires as a whole and the
+    current one becomes the previous, so a value lives between ``span`` and ``2 * span`` seconds for a couple
+    of dictionary operations. A current generation of ``limit`` values is turned over early, so at most
+    ``2 * limit`` are ever held. Keys are flat tuples, counts ints: nothing for the cyclic GC to walk.
+    """
 
-
-class _ExpiringTable(Generic[P]):
-    """Entries under one or more keys, taken once by any key, expiring in insertion order."""
-
-    def __init__(self, limit: int) -> None:
+    def __init__(self, span: float, limit: int) -> None:
+        self.span = span
         self.limit = limit
-        self.size = 0
-        self._order: deque[_Entry[P]] = deque()
-        self._index: dict[Hashable, deque[_Entry[P]]] = {}
+        self.current: dict[Hashable, P] = {}
+        self.previous: dict[Hashable, P] = {}
+        self.added = 0
+        self.turn_at: float | None = None
 
-    def add(self, keys: tuple[Hashable, ...], deadline: float, payload: P) -> _Entry[P] | None:
-        """Add an entry; returns the oldest live entry when the table was full (no longer in it)."""
-        evicted = self._pop_oldest() if self.size >= self.limit else None
-        if len(self._order) >= 2 * self.limit:
-            self._compact()
-        entry = _Entry(keys, deadline, payload)
-        self._order.append(entry)
-        for key in keys:
-            self._index.setdefault(key, deque()).append(entry)
-        self.size += 1
-        return evicted
+    def start(self, now: float) -> dict[Hashable, P] | None:
+        """Make room for one more value; returns a generation a full table turned over early."""
+        pushed = self.turn() if self.added >= self.limit else None
+        if self.turn_at is None:
+            self.turn_at = now + self.span
+        self.added += 1
+        return pushed
 
-    def take(self, key: Hashable) -> _Entry[P] | None:
-        entries = self._index.get(key)
-        while entries:
-            entry = entries.popleft()
-            if entry.live:
-                if not entries:
-                    del self._index[key]
-                self._kill(entry)
-                return entry
-        if entries is not None:
-            del self._index[key]
+    def turn(self) -> dict[Hashable, P]:
+        """Make the current generation the previous one; returns the generation that ended."""
+        ended, self.previous, self.current = self.previous, self.current, {}
+        self.added = 0
+        return ended
+
+    def expired(self, now: float) -> list[tuple[dict[Hashable, P], float]]:
+        """The generations that have ended by ``now``, with the time each ended."""
+        out = []
+        while self.turn_at is not None and now >= self.turn_at:
+            ended = self.turn_at
+            self.turn_at = ended + self.span if self.current or self.previous else None
+            out.append((self.turn(), ended))
+        return out
+
+
+class _Expected(_Generations[int]):
+    """Expectations of one kind: how many twins are expected under a key."""
+
+    def add(self, key: Hashable, now: float) -> None:
+        self.start(now)
+        current = self.current
+        current[key] = current.get(key, 0) + 1
+
+    def take(self, key: Hashable) -> bool:
+        if self.turn_at is None:
+            return False
+        for generation in (self.previous, self.current):
+            count = generation.get(key)
+            if count:
+                if count == 1:
+                    del generation[key]
+                else:
+                    generation[key] = count - 1
+                return True
+        return False
+
+    @property
+    def size(self) -> int:
+        return sum(self.current.values()) + sum(self.previous.values())
+
+
+class _Waiting(_Generations[list]):
+    """Bare events waiting for their legacy twin, oldest first under each key."""
+
+    def add(self, key: Hashable, payload, now: float) -> dict | None:
+        pushed = self.start(now)
+        waiting = self.current.get(key)
+        if waiting is None:
+            self.current[key] = [payload]
+        else:
+            waiting.append(payload)
+        return pushed
+
+    def take(self, key: Hashable):
+        if self.turn_at is None:
+            return None
+        for generation in (self.previous, self.current):
+            waiting = generation.get(key)
+            if waiting:
+                payload = waiting.pop(0)
+                if not waiting:
+                    del generation[key]
+                return payload
         return None
 
-    def expired(self, now: float) -> Iterator[_Entry[P]]:
-        order = self._order
-        while order and (not order[0].live or order[0].deadline <= now):
-            entry = order.popleft()
-            if entry.live:
-                self._kill(entry)
-                yield entry
-            self._forget(entry)
-
-    def _pop_oldest(self) -> _Entry[P] | None:
-        while self._order:
-            entry = self._order.popleft()
-            live = entry.live
-            if live:
-                self._kill(entry)
-            self._forget(entry)
-            if live:
-                return entry
-        return None
-
-    def _compact(self) -> None:
-        """Entries taken by key stay queued until they reach the front; keep that bounded too."""
-        self._order = deque(entry for entry in self._order if entry.live)
-        self._index = {}
-        for entry in self._order:
-            for key in entry.keys:
-                self._index.setdefault(key, deque()).append(entry)
-
-    def _kill(self, entry: _Entry[P]) -> None:
-        entry.live = False
-        self.size -= 1
-
-    def _forget(self, entry: _Entry[P]) -> None:
-        """Drop dead entries at the front of the entry's key queues (it is the oldest of each)."""
-        for key in entry.keys:
-            entries = self._index.get(key)
-            while entries and not entries[0].live:
-                entries.popleft()
-            if entries is not None and not entries:
-                del self._index[key]
+    @property
+    def size(self) -> int:
+        return sum(len(v) for g in (self.current, self.previous) for v in g.values())
 
 
 @dataclass(slots=True)
 class _Learned:
-    """What one sender does with one family: whether it sends the legacy form, and how often in a row an
-    event of the family found no twin."""
+    """How often in a row (and since when) a bare event of one family from one sender found no twin."""
 
-    sends_legacy: bool = False
     alone_streak: int = 0
+    alone_since: float = 0.0
+
+    def alone(self, now: float) -> None:
+        if not self.alone_streak:
+            self.alone_since = now
+        self.alone_streak += 1
 
 
 class Twins(Generic[P]):
     """The pairing state of every sender. Not thread-safe: the pipeline calls it under its lock.
 
-    ``offer`` and ``due`` return the payloads to apply now; a payload is the caller's (a series and a value).
-    Keys are ``(form, (sender, text or family, value))``: a form only ever takes an entry of another form.
+    ``apply(payload, now)`` is called for every event that counts, when its pairing decides; a payload is the
+    caller's (a series and a value). ``max_held`` and ``max_expected`` bound each generation of each table.
+    Keys: ``(sender, family, text, value)`` for a legacy or tagged event, ``(sender, family, value)`` for any
+    legacy event of a family (what a bare form pairs with).
     """
 
     def __init__(
         self,
-        window: float = 2.0,
-        memory: float = 60.0,
-        max_held: int = 100_000,
-        max_tombstones: int = 100_000,
+        apply: Callable[[P, float], None],
+        window: float = 1.0,
+        memory: float = 30.0,
+        max_held: int = 50_000,
+        max_expected: int = 100_000,
         max_learned: int = 100_000,
     ) -> None:
         self.window = window
         self.memory = memory
-        self._held: _ExpiringTable[P] = _ExpiringTable(max_held)
-        self._tombstones: _ExpiringTable[None] = _ExpiringTable(max_tombstones)
+        self._apply = apply
+        self._bare: _Waiting = _Waiting(window, max_held)
+        # The first form each sender counted last, until its twin comes (Airflow sends them back to back);
+        # on any other event from that sender it moves to the expectation tables below.
+        self._last: _Generations[tuple] = _Generations(memory, max_expected)
+        # What a counted first form expects: its tagged twin, a bare twin, or its legacy twin (exact or any).
+        self._expect_tagged = _Expected(memory, max_expected)
+        self._expect_bare = _Expected(memory, max_expected)
+        self._expect_legacy = _Expected(memory, max_expected)
+        self._expect_legacy_of_family = _Expected(memory, max_expected)
+        self._expectations = (
+            self._expect_tagged,
+            self._expect_bare,
+            self._expect_legacy,
+            self._expect_legacy_of_family,
+        )
         self._learned: dict[tuple[Hashable, str], _Learned] = {}
         self._max_learned = max_learned
         self.decisions = dict.fromkeys(DECISIONS, 0)
 
     @property
     def held(self) -> int:
-        return self._held.size
+        return self._bare.size
 
     @property
-    def tombstones(self) -> int:
-        return self._tombstones.size
+    def expected(self) -> int:
+        pending = len(self._last.current) + len(self._last.previous)
+        return sum(table.size for table in self._expectations) + pending
 
     @property
     def learned(self) -> int:
         return len(self._learned)
 
-    def offer(self, sender: Hashable, role: TwinRole, value: float | None, payload: P, now: float) -> list[P]:
-        """One twin-capable event; ``value`` is part of the key for counters and gauges, None for timers."""
-        learned = self._learn(sender, role.family)
-        exact = (sender, role.text, value)
-        family = (sender, role.family, value)
-        if role.form == LEGACY:
-            learned.sends_legacy = True
-            if self._held.take((BARE, family)) is not None:
-                return self._paired(learned, payload)
-            if self._tombstones.take((TAGGED, exact)) or self._tombstones.take((BARE, family)):
-                return self._late(learned)
-            if learned.alone_streak >= _SOLO_STREAK:  # this sender sends no tagged twin of this family
-                return self._alone(AT_ONCE, ((LEGACY, exact), (LEGACY, family)), payload, now)
-            return self._hold(((LEGACY, exact), (LEGACY, family)), payload, now)
-        partner = (LEGACY, exact) if role.form == TAGGED else (LEGACY, family)
-        held = self._held.take(partner)
-        if held is not None:
-            return self._paired(learned, payload if role.form == TAGGED else held.payload)
-        if self._tombstones.take(partner):
-            return self._late(learned)
-        own = (TAGGED, exact) if role.form == TAGGED else (BARE, family)
-        still_learning = learned.sends_legacy or learned.alone_streak < _SOLO_STREAK
-        if role.form == BARE and still_learning:
-            return self._hold((own,), payload, now)  # its legacy twin (the one with the ids) may be behind it
-        if not still_learning:  # legacy_names_on = False: nothing to pair, nothing to remember
-            self.decisions[AT_ONCE] += 1
-            return [payload]
-        learned.alone_streak += 1
-        return self._alone(AT_ONCE, (own,), payload, now)
+    def offer(self, sender: Hashable, role: TwinRole, value: float | None, payload: P, now: float) -> bool:
+        """One twin-capable event: True when it counts now (the caller applies it), False when it is dropped
+        as a twin; a bare event always answers False, and ``apply`` gets its ``payload`` when it counts.
+        ``value`` is part of the key for counters and gauges, None for timers."""
+        form, family, text = role.form, role.family, role.text
+        last = self._last
+        pending = last.current.pop(sender, None)
+        if pending is None and last.previous:
+            pending = last.previous.pop(sender, None)
+        if pending is not None:
+            first, first_family, first_text, first_value = pending
+            if (
+                first_family == family
+                and first_value == value
+                and first is not form
+                and (first_text == text or form is BARE)
+                and not (first is TAGGED and form is BARE)
+            ):
+                self._paired_with_last(sender, form, family)
+                return False
+            self._expect(sender, pending, now)
+        if form is BARE:
+            return self._offer_bare(sender, family, (sender, family, value), payload, now)
+        maybe_second = self._maybe_second_tagged if form is TAGGED else self._maybe_second_legacy
+        if maybe_second(sender, family, text, value):
+            absorbed = self._absorbed(sender, form, family, text, value)
+            if absorbed is not None:
+                return absorbed
+        self.decisions[FIRST] += 1
+        if last.added >= last.limit:
+            for sender_key, stale in last.turn().items():
+                self._expect(sender_key, stale, now)
+        if last.turn_at is None:
+            last.turn_at = now + last.span
+        last.added += 1
+        last.current[sender] = (form, family, text, value)
+        return True
 
-    def due(self, now: float) -> list[P]:
-        """Held events whose window has ended, applied alone; forgets expired tombstones."""
-        out = []
-        for entry in self._held.expired(now):
-            _, (sender, family, _) = entry.keys[-1]
-            self._learn(sender, family).alone_streak += 1
-            out += self._alone(WAITED, entry.keys, entry.payload, now)
-        for _ in self._tombstones.expired(now):
-            pass
-        return out
+    def _maybe_second_tagged(self, sender: Hashable, family: str, text: str, value: float | None) -> bool:
+        expected = self._expect_tagged
+        if expected.turn_at is None:
+            return False
+        exact = (sender, family, text, value)
+        return exact in expected.current or exact in expected.previous
 
-    def _paired(self, learned: _Learned, payload: P) -> list[P]:
-        learned.alone_streak = 0
+    def _maybe_second_legacy(self, sender: Hashable, family: str, text: str, value: float | None) -> bool:
+        """A cheap first look, by membership only: is a legacy twin expected, or a bare twin waiting?"""
+        key = (sender, family, value)
+        for table in (self._expect_legacy_of_family, self._bare):
+            if table.turn_at is not None and (key in table.current or key in table.previous):
+                return True
+        expected = self._expect_legacy
+        if expected.turn_at is None:
+            return False
+        exact = (sender, family, text, value)
+        return exact in expected.current or exact in expected.previous
+
+    def twin_of_last(self, sender: Hashable, role: TwinRole, value: float | None, last: TwinRole) -> bool:
+        """Whether an event is the twin of ``last``, the event just counted first for ``sender`` (Airflow sends
+        them back to back); if so it is dropped here, with no further look-up."""
+        if (
+            role.family != last.family
+            or role.form is last.form
+            or (role.text != last.text and role.form is not BARE)
+            or (role.form is BARE and last.form is TAGGED)
+        ):
+            return False
+        if self._last.current.get(sender) != (last.form, last.family, last.text, value):
+            return False
+        del self._last.current[sender]
+        self._paired_with_last(sender, role.form, role.family)
+        return True
+
+    def _paired_with_last(self, sender: Hashable, form: str, family: str) -> None:
+        if form is BARE:
+            self._bare_paired(sender, family)
+        else:
+            self.decisions[PAIRED] += 1
+
+    def _expect(self, sender: Hashable, pending: tuple, now: float) -> None:
+        """A counted first form whose twin did not come next: expect it under its keys."""
+        first, family, text, value = pending
+        if first is LEGACY:
+            self._expect_tagged.add((sender, family, text, value), now)
+            self._expect_bare.add((sender, family, value), now)
+        else:
+            self._expect_legacy.add((sender, family, text, value), now)
+
+    def _absorbed(
+        self, sender: Hashable, form: str, family: str, text: str, value: float | None
+    ) -> bool | None:
+        """For the second form of a pair whose first was counted: False (dropped); for a legacy event whose bare
+        twin waits for it: True (it counts, for both); else None (a first form)."""
+        exact = (sender, family, text, value)
+        if form is TAGGED:
+            if self._expect_tagged.take(exact):
+                self.decisions[PAIRED] += 1
+                return False
+            return None
+        key = (sender, family, value)
+        if self._expect_legacy.take(exact) or self._expect_legacy_of_family.take(key):
+            self.decisions[PAIRED] += 1
+            return False
+        if self._bare.take(key) is not None:  # its bare twin came first and waited for it
+            self._bare_paired(sender, family)
+            return True
+        return None
+
+    def _offer_bare(self, sender: Hashable, family: str, key: tuple, payload: P, now: float) -> bool:
+        if self._expect_bare.take(key):
+            self._bare_paired(sender, family)
+            return False
+        learned = self._learned.get((sender, family))
+        if learned is not None and self._one_form(learned, now):  # legacy names off: nothing to wait for
+            self.decisions[FIRST] += 1
+            self._expect_legacy_of_family.add(key, now)
+            self._apply(payload, now)
+            return False
+        pushed = self._bare.add(key, payload, now)  # no ids: wait for the legacy twin that has them
+        if pushed:
+            self._count_bare(pushed, now, EVICTED, now)
+        return False
+
+    def settle(self, now: float) -> None:
+        """Count the bare events whose window has ended; forget expired expectations."""
+        for ended, at in self._bare.expired(now):
+            self._count_bare(ended, now, WAITED, at)
+        for table in self._expectations:
+            table.expired(now)
+        self._last.expired(now)  # a first form whose twin never came: nothing more to expect
+
+    def _count_bare(self, ended: dict, now: float, decision: str, at: float) -> None:
+        for key, waiting in ended.items():
+            for payload in waiting:
+                self._learn(key[0], key[1]).alone(at)
+                self.decisions[decision] += 1
+                if now - at < self.memory:  # else settled so late that a twin could no longer be told apart
+                    self._expect_legacy_of_family.add(key, now)
+                self._apply(payload, now)
+
+    def _bare_paired(self, sender: Hashable, family: str) -> None:
         self.decisions[PAIRED] += 1
-        return [payload]
+        learned = self._learned.get((sender, family))
+        if learned is not None:
+            learned.alone_streak = 0
 
-    def _late(self, learned: _Learned) -> list[P]:
-        learned.alone_streak = 0
-        self.decisions[LATE_TWIN] += 1
-        return []
-
-    def _hold(self, keys: tuple, payload: P, now: float) -> list[P]:
-        evicted = self._held.add(keys, now + self.window, payload)
-        if evicted is None:
-            return []
-        return self._alone(EVICTED, evicted.keys, evicted.payload, now)
-
-    def _alone(self, decision: str, keys: tuple, payload: P, now: float) -> list[P]:
-        """Apply an event without its twin; its tombstone absorbs one late twin of the other form."""
-        self.decisions[decision] += 1
-        self._tombstones.add(keys, now + self.memory, None)
-        return [payload]
+    def _one_form(self, learned: _Learned, now: float) -> bool:
+        """Only the bare form of the family seems to come from this sender: several events alone, for longer
+        than a late twin is expected. Only waiting depends on it; expectations keep the counts exact."""
+        return learned.alone_streak >= _SOLO_STREAK and now - learned.alone_since >= 2 * self.memory
 
     def _learn(self, sender: Hashable, family: str) -> _Learned:
         key = (sender, family)
         learned = self._learned.get(key)
         if learned is None:
             if len(self._learned) >= self._max_learned:
-                # Oldest first: what is forgotten is learned again (its events wait once more).
+                # Oldest first: what is forgotten is learned again (its bare events wait once more).
                 for stale in list(self._learned)[: self._max_learned // 2]:
                     del self._learned[stale]
             learned = self._learned[key] = _Learned()

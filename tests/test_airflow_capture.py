@@ -7,6 +7,7 @@ from collections import Counter
 
 from conftest import DATA, parse_exposition
 from test_airflow_preset import preset_pipeline
+from test_exporter import Clock
 
 from bridge.exposition import render
 
@@ -15,9 +16,12 @@ IDS = re.compile(r"^airflow\.(?:ti\.finish|ti\.start|dag)\.([^.]+)\.")
 
 
 def replay():
-    pipeline = preset_pipeline()
+    clock = Clock()
+    pipeline = preset_pipeline(clock)
     for start in range(0, len(CAPTURE), 500):
         pipeline.process([line.encode() for line in CAPTURE[start : start + 500]])
+    clock.now += 4 * pipeline.twins.window + 0.1  # every held event has settled
+    pipeline.expire()
     return pipeline, parse_exposition(render(pipeline.registry.collect(0.0), False).decode())
 
 

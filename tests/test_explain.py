@@ -93,3 +93,24 @@ def test_human_output_names_the_rule_and_its_line(tmp_path) -> None:
     assert 'map: counter requests{service="web"} 1.0' in text
     assert "mapping.yml:3, match 'app.*.requests'" in text
     assert "error: malformed_line" in text
+
+
+def test_twins_are_paired_across_lines_as_the_bridge_pairs_them() -> None:
+    lines = [
+        "airflow.ti.finish.etl.grp__load.success:1|c",
+        "airflow.ti.finish:1|c|#dag_id:etl,task_id:grp.load,state:success",
+        "airflow.ti.start:1|c",
+        "airflow.ti.start.etl.load:1|c",
+    ]
+    result = subprocess.run(
+        bridge_command("explain", "--json", *lines), cwd=ROOT, capture_output=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line)["samples"][0] for line in result.stdout.decode().splitlines()]
+    assert [sample["twin"]["form"] for sample in out] == ["legacy", "tagged", "bare", "legacy"]
+    assert out[0]["twin"]["decision"].startswith("counted: the first form of its event")
+    assert out[1]["twin"]["decision"] == "dropped: its twin came first and was counted"
+    assert out[2]["twin"]["decision"].startswith("waits 1 to 2 s for its legacy twin")
+    assert out[3]["twin"]["decision"].startswith("counted for both: its bare twin")
+    assert out[0]["labels"] == out[1]["labels"]  # both forms land on one series
+    assert out[0]["labels"]["task_id"] == "grp.load"  # Airflow 3.3's escaped dot, read back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import wait_until
 from test_exporter import Clock, samples, send
 
 from bridge.fleet import FleetIdentity
@@ -60,3 +61,46 @@ def test_one_bridge_serves_a_fleet() -> None:
     got = samples(pipeline)
     for deployment in ("alpha", "beta", "gamma"):
         assert got[("ti_finish", (("dag_id", "d"), ("deployment", deployment), ("state", "success")))] == 3
+
+
+def _first_samples(bridge, line: str) -> dict:
+    bridge.send_udp(line.encode())
+    wait_until(lambda: bridge.value("statsd_exporter_udp_packets_total") == 1, what="line received")
+    return {k: v for k, v in bridge.samples().items() if k[0].startswith(("airflow_", "something"))}
+
+
+@pytest.mark.slow
+def test_with_the_airflow_preset_every_series_has_a_deployment_and_the_fix_is_logged_once(
+    bridge_factory,
+) -> None:
+    bridge = bridge_factory()
+    got = _first_samples(bridge, "airflow.scheduler_heartbeat:1|c")
+    assert got == {("airflow_scheduler_heartbeat_total", (("deployment", "unknown"),)): 1.0}
+    for _ in range(3):
+        bridge.send_udp(b"airflow.dag_processor_heartbeat:1|c")
+    wait_until(lambda: bridge.value("statsd_exporter_udp_packets_total") == 4, what="lines received")
+    log = bridge.stop()
+    hints = [line for line in log.splitlines() if 'deployment="unknown"' in line or "'unknown'" in line]
+    assert len(hints) == 1, log
+    for fix in ("statsd_datadog_tags = deployment:<name>", "statsd_prefix", "--airglow.deployment"):
+        assert fix in hints[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("flags", "labels"),
+    [
+        (["--airglow.deployment=prod-eu"], (("deployment", "prod-eu"),)),  # named: nothing to say
+        (["--airglow.preset=none"], ()),  # a statsd_exporter drop-in without the preset adds nothing
+    ],
+)
+def test_a_named_deployment_or_no_preset_needs_no_hint(bridge_factory, flags, labels) -> None:
+    bridge = bridge_factory(*flags)
+    got = _first_samples(bridge, "airflow.scheduler_heartbeat:1|c")
+    name = (
+        "airflow_scheduler_heartbeat_total"
+        if "--airglow.preset=none" not in flags
+        else "airflow_scheduler_heartbeat"
+    )
+    assert got == {(name, labels): 1.0}
+    assert "unknown" not in bridge.stop()
