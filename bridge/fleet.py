@@ -16,6 +16,9 @@ from bridge.line import Event
 log = logging.getLogger("bridge.fleet")
 
 UNKNOWN_DEPLOYMENT = "unknown"
+# Statsd prefixes that are never a deployment: the DogStatsD client's own telemetry (datadog.dogstatsd.client.*),
+# which Airflow's DogStatsD senders emit next to their metrics.
+NOT_DEPLOYMENTS = frozenset({"datadog"})
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class FleetIdentity:
         name, labels = event.name, event.labels
         if self.from_prefix:
             head, dot, rest = name.partition(".")
-            if dot and head != self.base_prefix:
+            if dot and head != self.base_prefix and head not in NOT_DEPLOYMENTS:
                 name = f"{self.base_prefix}.{rest}"
                 if self.label not in labels:
                     labels = {**labels, self.label: head}

@@ -104,3 +104,12 @@ def test_a_named_deployment_or_no_preset_needs_no_hint(bridge_factory, flags, la
     )
     assert got == {(name, labels): 1.0}
     assert "unknown" not in bridge.stop()
+
+
+def test_the_dogstatsd_clients_own_telemetry_is_no_deployment() -> None:
+    pipeline = pipeline_with(FleetIdentity(default="fallback", from_prefix=True))
+    send(pipeline, "datadog.dogstatsd.client.packets_dropped:3|c|#client:py")
+    got = samples(pipeline)
+    assert (
+        got[("datadog_dogstatsd_client_packets_dropped", (("client", "py"), ("deployment", "fallback")))] == 3
+    )
