@@ -66,9 +66,10 @@ EVENTS = [
 ]
 
 
-def airflow_lines(count: int, seed: int = 7) -> list[bytes]:
-    """The real capture (plain statsd, in its order), then the same events over 200 DAGs x 20 tasks as Airflow
-    sends them with DogStatsD, the events shuffled (each event's lines stay together, as Airflow sends them)."""
+def airflow_streams(count: int, seed: int = 7) -> list[list[bytes]]:
+    """Lines per sender, ``count`` in all: the real capture (an Airflow with plain statsd, in its order), then
+    the same events over 200 DAGs x 20 tasks as an Airflow with DogStatsD sends them, the events shuffled (each
+    event's lines stay together, as Airflow sends them). Each Airflow process has its own socket."""
     capture = [
         line.encode() for line in (DATA / "airflow_statsd_capture.txt").read_text().splitlines() if line
     ]
@@ -88,7 +89,18 @@ def airflow_lines(count: int, seed: int = 7) -> list[bytes]:
         events.append([form.format(**ids).encode() for form in forms])
         total += len(forms)
     rng.shuffle(events)
-    return (capture + [line for event in events for line in event])[:count]
+    return truncate([capture, [line for event in events for line in event]], count)
+
+
+def truncate(streams: list[list[bytes]], count: int) -> list[list[bytes]]:
+    """The first ``count`` lines of the streams, in order, stream by stream."""
+    out = []
+    for stream in streams:
+        if count <= 0:
+            break
+        out.append(stream[:count])
+        count -= len(out[-1])
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -146,34 +158,45 @@ def plain_loop_rate(lines: list[bytes]) -> float:
     return len(lines) / (time.process_time() - start)
 
 
-def send_tcp(port: int, lines: list[bytes]) -> None:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        chunk = 2000
-        for index in range(0, len(lines), chunk):
-            sock.sendall(b"\n".join(lines[index : index + chunk]) + b"\n")
+def send_tcp(port: int, streams: list[list[bytes]]) -> None:
+    """Each stream on its own connection, one after the other."""
+    for lines in streams:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            chunk = 2000
+            for index in range(0, len(lines), chunk):
+                sock.sendall(b"\n".join(lines[index : index + chunk]) + b"\n")
 
 
-def send_udp_paced(port: int, lines: list[bytes], rate: float) -> tuple[int, float]:
-    """Packets of at most 1400 bytes at ``rate`` lines per second; returns (lines sent, seconds)."""
-    packets, current, size = [], [], 0
-    for line in lines:
-        if size + len(line) + 1 > 1400:
-            packets.append(b"\n".join(current))
-            current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
-    if current:
-        packets.append(b"\n".join(current))
-    per_packet = len(lines) / len(packets)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+def send_udp_paced(port: int, streams: list[list[bytes]], rate: float) -> tuple[int, float]:
+    """Packets of at most 1400 bytes at ``rate`` lines per second, each stream from its own socket, one after
+    the other; returns (lines sent, seconds)."""
+    packets = []
+    for sender, lines in enumerate(streams):
+        current: list[bytes] = []
+        size = 0
+        for line in lines:
+            if size + len(line) + 1 > 1400:
+                packets.append((sender, b"\n".join(current)))
+                current, size = [], 0
+            current.append(line)
+            size += len(line) + 1
+        if current:
+            packets.append((sender, b"\n".join(current)))
+    total = sum(len(lines) for lines in streams)
+    per_packet = total / len(packets)
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in streams]
+    try:
         start = time.monotonic()
-        for index, packet in enumerate(packets):
+        for index, (sender, packet) in enumerate(packets):
             due = start + index * per_packet / rate
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            sock.sendto(packet, ("127.0.0.1", port))
-        return len(lines), time.monotonic() - start
+            sockets[sender].sendto(packet, ("127.0.0.1", port))
+        return total, time.monotonic() - start
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def start_bridge(preset: bool) -> tuple[subprocess.Popen, int, int]:
@@ -208,12 +231,12 @@ def stop(bridge: subprocess.Popen) -> None:
     bridge.wait(timeout=15)
 
 
-def measure_tcp(preset: bool, lines: list[bytes]) -> dict:
+def measure_tcp(preset: bool, streams: list[list[bytes]]) -> dict:
     """One fresh bridge: TCP lines per CPU-second, then one scrape's cost, then peak RSS."""
     bridge, http, statsd = start_bridge(preset)
     try:
         cpu_before = wait_idle(bridge.pid)
-        send_tcp(statsd, lines)
+        send_tcp(statsd, streams)
         tcp_cpu = wait_idle(bridge.pid) - cpu_before
         received = scrape_value(http, "statsd_exporter_lines_total")
         scrape_before = wait_idle(bridge.pid)
@@ -230,11 +253,11 @@ def measure_tcp(preset: bool, lines: list[bytes]) -> dict:
         stop(bridge)
 
 
-def measure_udp(preset: bool, lines: list[bytes], rate: float) -> dict:
+def measure_udp(preset: bool, streams: list[list[bytes]], rate: float) -> dict:
     bridge, http, statsd = start_bridge(preset)
     try:
         cpu_before = wait_idle(bridge.pid)
-        sent, wall = send_udp_paced(statsd, lines, rate)
+        sent, wall = send_udp_paced(statsd, streams, rate)
         cpu = wait_idle(bridge.pid) - cpu_before
         received = scrape_value(http, "statsd_exporter_lines_total")
         return {"sent": sent, "received": received, "wall": wall, "cpu": cpu}
@@ -284,15 +307,16 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.workload == "fleet":
-        lines = fleet_lines(args.lines, args.deployments)
+        streams = [fleet_lines(args.lines, args.deployments)]  # the simulator has one client
     else:
-        lines = airflow_lines(args.lines)
+        streams = airflow_streams(args.lines)
+    lines = [line for stream in streams for line in stream]
     runs = []
     for _ in range(args.repeat):
-        run = measure_tcp(args.preset, lines)
+        run = measure_tcp(args.preset, streams)
         run["plain"] = plain_loop_rate(lines)  # timed next to each run: the ratio cancels machine noise
         runs.append(run)
-    udp = measure_udp(args.preset, lines[: args.udp_lines], args.udp_rate)
+    udp = measure_udp(args.preset, truncate(streams, args.udp_lines), args.udp_rate)
     rates = sorted(run["lines"] / run["cpu"] for run in runs)
     ratios = sorted(run["lines"] / run["cpu"] / run["plain"] for run in runs)
     result = {

@@ -26,7 +26,7 @@ from bridge.registry import (
 )
 from bridge.resolve import DROP, MAP, Resolution, resolve
 from bridge.selfmetrics import SelfMetrics
-from bridge.twins import BARE, Twins
+from bridge.twins import BARE, Twins, is_twin
 
 _COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY, _DROP = range(5)
 _KIND_CODES = {"counter": _COUNTER, "gauge": _GAUGE, HISTOGRAM: _HISTOGRAM, SUMMARY: _SUMMARY}
@@ -122,37 +122,70 @@ class Pipeline:
             twins = self.twins
             offer = twins.offer
             counted_twin = None  # the previous line, when it was a twin counted first: its twin may be next
+            # While the pairing state holds nothing for this sender, pair adjacent lines here and tell it after.
+            quiet = twins.quiet(sender)
+            unpaired = None  # (role, value) of a first form counted here whose twin has not come yet
+            firsts = dropped = 0
+
+            def slow(line: bytes, key: bytes | None) -> None:
+                nonlocal quiet, unpaired, firsts, dropped
+                if quiet:  # the full path pairs through the pairing state: bring it up to date first
+                    twins.counted(sender, firsts, dropped, unpaired, now)
+                    quiet, unpaired, firsts, dropped = False, None, 0, 0
+                self._slow(line, key, now, pod_deployment, sender)
+
             for line in lines:
                 colon = line.find(b":")
                 bar = line.find(b"|", colon)
                 if colon <= 0 or bar < 0:
-                    self._slow(line, None, now, pod_deployment, sender)
+                    slow(line, None)
                     continue
                 key = source + line[:colon] + line[bar:] if source else line[:colon] + line[bar:]
                 entry = cache.get(key)
                 if entry is None:
-                    self._slow(line, key, now, pod_deployment, sender)
+                    slow(line, key)
                     continue
                 text = line[colon + 1 : bar]
                 if not text or text[0] not in _VALUE_START or text[-1] not in _VALUE_END:
-                    self._slow(line, None, now, pod_deployment, sender)
+                    slow(line, None)
                     continue
                 try:
                     value = float(text)
                 except ValueError:
-                    self._slow(line, None, now, pod_deployment, sender)
+                    slow(line, None)
                     continue
                 code, series, divisor, scale, repeat, hits, held_twin = entry
                 value = value / divisor * scale
                 if value - value != 0:
-                    self._slow(line, None, now, pod_deployment, sender)
+                    slow(line, None)
                     continue
                 if held_twin is not None:  # a twin: counted only if it is its event's first form
                     if code == _COUNTER and value < 0:
-                        self._slow(line, None, now, pod_deployment, sender)
+                        slow(line, None)
                         continue
                     role = held_twin[0].twin
                     keyvalue = value if code <= _GAUGE else None
+                    if quiet and role.form is not BARE:
+                        if unpaired is not None and is_twin(unpaired[0], unpaired[1], role, keyvalue):
+                            unpaired = None
+                            dropped += 1
+                            hits[0] += 1
+                            continue
+                        if unpaired is None:  # a first form: it counts, and its twin may come next
+                            unpaired = (role, keyvalue)
+                            firsts += 1
+                            if series is None:
+                                series = self._twin_series(key, entry, now)
+                                if series is None:
+                                    hits[0] += 1
+                                    continue
+                            held_twin = None
+                    if (
+                        quiet and held_twin is not None
+                    ):  # no longer pairable here: hand over to the pairing state
+                        twins.counted(sender, firsts, dropped, unpaired, now)
+                        quiet, unpaired, firsts, dropped = False, None, 0, 0
+                if held_twin is not None:
                     if counted_twin is not None and twins.twin_of_last(sender, role, keyvalue, counted_twin):
                         counted_twin = None
                         hits[0] += 1
@@ -175,7 +208,7 @@ class Pipeline:
                             continue
                 if code == _COUNTER:
                     if value < 0:
-                        self._slow(line, None, now, pod_deployment, sender)
+                        slow(line, None)
                         continue
                     series.value += value
                 elif code == _GAUGE:
@@ -200,6 +233,8 @@ class Pipeline:
                 if series is not None:
                     series.last_seen = now
                 hits[0] += 1
+            if quiet and (firsts or dropped or unpaired):
+                twins.counted(sender, firsts, dropped, unpaired, now)
 
     def _slow(
         self, line: bytes, key: bytes | None, now: float, pod_deployment: str | None, sender: Hashable

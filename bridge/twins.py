@@ -54,6 +54,16 @@ class TwinRole:
     family: str
 
 
+def is_twin(first: TwinRole, first_value: float | None, role: TwinRole, value: float | None) -> bool:
+    """Whether ``role`` (with ``value``) is the twin of the counted first form ``first``: the other form of the
+    same event (a bare form pairs with a legacy one of its family, never with a tagged one)."""
+    if first_value != value or first.family != role.family or first.form is role.form:
+        return False
+    if role.form is BARE:
+        return first.form is LEGACY
+    return first.form is not BARE and first.text == role.text
+
+
 def canonical(legacy_text: str) -> str:
     """Airflow 3.3 escapes dots in ids as ``__`` in legacy names; Airflow 2 and tags keep the dots."""
     return legacy_text.replace("__", ".")
@@ -76,13 +86,24 @@ class _Generations(Generic[P]):
     ``2 * limit`` are ever held. Keys are flat tuples, counts ints: nothing for the cyclic GC to walk.
     """
 
-    def __init__(self, span: float, limit: int) -> None:
+    def __init__(self, span: float, limit: int, senders: dict[Hashable, int] | None = None) -> None:
         self.span = span
         self.limit = limit
         self.current: dict[Hashable, P] = {}
         self.previous: dict[Hashable, P] = {}
         self.added = 0
         self.turn_at: float | None = None
+        # Entries per sender (a key's first element), shared by the tables of one Twins: see Twins.quiet.
+        self.senders = senders
+
+    def _counted(self, sender: Hashable, change: int) -> None:
+        if self.senders is None:
+            return
+        count = self.senders.get(sender, 0) + change
+        if count > 0:
+            self.senders[sender] = count
+        else:
+            self.senders.pop(sender, None)
 
     def start(self, now: float) -> dict[Hashable, P] | None:
         """Make room for one more value; returns a generation a full table turned over early."""
@@ -96,7 +117,14 @@ class _Generations(Generic[P]):
         """Make the current generation the previous one; returns the generation that ended."""
         ended, self.previous, self.current = self.previous, self.current, {}
         self.added = 0
+        if self.senders is not None:
+            for key, value in ended.items():
+                self._counted(key[0], -self._entries(value))
         return ended
+
+    @staticmethod
+    def _entries(value) -> int:
+        return 1
 
     def expired(self, now: float) -> list[tuple[dict[Hashable, P], float]]:
         """The generations that have ended by ``now``, with the time each ended."""
@@ -115,6 +143,11 @@ class _Expected(_Generations[int]):
         self.start(now)
         current = self.current
         current[key] = current.get(key, 0) + 1
+        self._counted(key[0], 1)
+
+    @staticmethod
+    def _entries(value: int) -> int:
+        return value
 
     def take(self, key: Hashable) -> bool:
         if self.turn_at is None:
@@ -126,6 +159,7 @@ class _Expected(_Generations[int]):
                     del generation[key]
                 else:
                     generation[key] = count - 1
+                self._counted(key[0], -1)
                 return True
         return False
 
@@ -144,7 +178,12 @@ class _Waiting(_Generations[list]):
             self.current[key] = [payload]
         else:
             waiting.append(payload)
+        self._counted(key[0], 1)
         return pushed
+
+    @staticmethod
+    def _entries(value: list) -> int:
+        return len(value)
 
     def take(self, key: Hashable):
         if self.turn_at is None:
@@ -155,6 +194,7 @@ class _Waiting(_Generations[list]):
                 payload = waiting.pop(0)
                 if not waiting:
                     del generation[key]
+                self._counted(key[0], -1)
                 return payload
         return None
 
@@ -197,15 +237,16 @@ class Twins(Generic[P]):
         self.window = window
         self.memory = memory
         self._apply = apply
-        self._bare: _Waiting = _Waiting(window, max_held)
+        self._senders: dict[Hashable, int] = {}  # entries each sender has in the tables below
+        self._bare: _Waiting = _Waiting(window, max_held, self._senders)
         # The first form each sender counted last, until its twin comes (Airflow sends them back to back);
         # on any other event from that sender it moves to the expectation tables below.
         self._last: _Generations[tuple] = _Generations(memory, max_expected)
         # What a counted first form expects: its tagged twin, a bare twin, or its legacy twin (exact or any).
-        self._expect_tagged = _Expected(memory, max_expected)
-        self._expect_bare = _Expected(memory, max_expected)
-        self._expect_legacy = _Expected(memory, max_expected)
-        self._expect_legacy_of_family = _Expected(memory, max_expected)
+        self._expect_tagged = _Expected(memory, max_expected, self._senders)
+        self._expect_bare = _Expected(memory, max_expected, self._senders)
+        self._expect_legacy = _Expected(memory, max_expected, self._senders)
+        self._expect_legacy_of_family = _Expected(memory, max_expected, self._senders)
         self._expectations = (
             self._expect_tagged,
             self._expect_bare,
@@ -239,14 +280,8 @@ class Twins(Generic[P]):
         if pending is None and last.previous:
             pending = last.previous.pop(sender, None)
         if pending is not None:
-            first, first_family, first_text, first_value = pending
-            if (
-                first_family == family
-                and first_value == value
-                and first is not form
-                and (first_text == text or form is BARE)
-                and not (first is TAGGED and form is BARE)
-            ):
+            first, first_value = pending
+            if is_twin(first, first_value, role, value):
                 self._paired_with_last(sender, form, family)
                 return False
             self._expect(sender, pending, now)
@@ -258,14 +293,32 @@ class Twins(Generic[P]):
             if absorbed is not None:
                 return absorbed
         self.decisions[FIRST] += 1
+        self._remember(sender, (role, value), now)
+        return True
+
+    def quiet(self, sender: Hashable) -> bool:
+        """Whether nothing waits or is expected for ``sender``: its next event is then a first form, and a
+        caller may pair it with the event right after it by ``is_twin`` alone (see ``counted``)."""
+        last = self._last
+        return sender not in self._senders and sender not in last.current and sender not in last.previous
+
+    def counted(self, sender: Hashable, first: int, dropped: int, unpaired: tuple | None, now: float) -> None:
+        """What a caller paired by itself while ``quiet(sender)``: ``first`` forms counted, ``dropped`` twins,
+        and the last first form still ``unpaired`` (role, value), whose twin is now expected."""
+        self.decisions[FIRST] += first
+        self.decisions[PAIRED] += dropped
+        if unpaired is not None:
+            self._remember(sender, unpaired, now)
+
+    def _remember(self, sender: Hashable, first: tuple, now: float) -> None:
+        last = self._last
         if last.added >= last.limit:
             for sender_key, stale in last.turn().items():
                 self._expect(sender_key, stale, now)
         if last.turn_at is None:
             last.turn_at = now + last.span
         last.added += 1
-        last.current[sender] = (form, family, text, value)
-        return True
+        last.current[sender] = first
 
     def _maybe_second_tagged(self, sender: Hashable, family: str, text: str, value: float | None) -> bool:
         expected = self._expect_tagged
@@ -289,14 +342,7 @@ class Twins(Generic[P]):
     def twin_of_last(self, sender: Hashable, role: TwinRole, value: float | None, last: TwinRole) -> bool:
         """Whether an event is the twin of ``last``, the event just counted first for ``sender`` (Airflow sends
         them back to back); if so it is dropped here, with no further look-up."""
-        if (
-            role.family != last.family
-            or role.form is last.form
-            or (role.text != last.text and role.form is not BARE)
-            or (role.form is BARE and last.form is TAGGED)
-        ):
-            return False
-        if self._last.current.get(sender) != (last.form, last.family, last.text, value):
+        if not is_twin(last, value, role, value) or self._last.current.get(sender) != (last, value):
             return False
         del self._last.current[sender]
         self._paired_with_last(sender, role.form, role.family)
@@ -310,8 +356,9 @@ class Twins(Generic[P]):
 
     def _expect(self, sender: Hashable, pending: tuple, now: float) -> None:
         """A counted first form whose twin did not come next: expect it under its keys."""
-        first, family, text, value = pending
-        if first is LEGACY:
+        first, value = pending
+        family, text = first.family, first.text
+        if first.form is LEGACY:
             self._expect_tagged.add((sender, family, text, value), now)
             self._expect_bare.add((sender, family, value), now)
         else:

@@ -287,3 +287,41 @@ def test_many_pairs_leave_nothing_behind(senders: int) -> None:
     assert pairing.held == 0 and pairing.learned == 0
     pairing.due(1_000.0)
     assert pairing.expected == 0
+
+
+# ---- the same properties through the bridge's pipeline, with real lines in random batches -------------------
+
+
+def _line(twin: Twin) -> bytes:
+    """What Airflow sends for that form, from a deployment named after its sender (the statsd prefix)."""
+    prefix, task = f"s{twin.sender}", twin.task
+    if twin.form == LEGACY:
+        return f"{prefix}.ti.finish.dag.{task.replace('.', '__')}.success:1|c".encode()
+    if twin.form == TAGGED:
+        return f"{prefix}.ti.finish:1|c|#dag_id:dag,task_id:{task},state:success".encode()
+    return f"{prefix}.ti.finish:1|c".encode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(traffic(lost=True), st.randoms(use_true_random=False))
+def test_the_pipeline_counts_every_event_once_whatever_the_batches(twins: list[Twin], rng) -> None:
+    from test_airflow_preset import preset_pipeline
+    from test_exporter import Clock, samples
+
+    clock = Clock()
+    pipeline = preset_pipeline(clock)
+    arrivals = sorted((t for t in twins if t.at is not None), key=lambda t: t.at)
+    while arrivals:  # consecutive lines of one sender that arrive together, in batches of random size
+        sender, size, at = arrivals[0].sender, rng.randint(1, 4), arrivals[0].at
+        batch = []
+        while arrivals and arrivals[0].sender == sender and arrivals[0].at - at < 0.1 and len(batch) < size:
+            batch.append(arrivals.pop(0))
+        clock.now = 1000.0 + batch[0].at
+        pipeline.process([_line(t) for t in batch], None, ("127.0.0.1", 1000 + sender))
+    with pipeline.lock:  # settle what waits; no TTL expiry (a run may span more than the series' hour)
+        pipeline.settle_twins(clock.now + 1000.0)
+    counted: Counter = Counter()
+    for (name, labels), value in samples(pipeline).items():
+        if name == "airflow_ti_finish_total":
+            counted[int(dict(labels)["deployment"][1:])] += value
+    assert counted == events_per_sender(twins)
