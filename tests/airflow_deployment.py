@@ -132,20 +132,11 @@ def running_airflow(
     deployment = AirflowDeployment(airflow_env(bin_dir, home, api_port, extra_env), api_port, home)
     migrated = deployment.cli("db", "migrate")
     assert migrated.returncode == 0, migrated.stderr[-3000:]
-    log = open(home / "airflow.log", "wb")  # noqa: SIM115 - closed with the process group below
-    components = subprocess.Popen(
-        [
-            "bash",
-            "-c",
-            f"airflow api-server -H 127.0.0.1 -p {api_port} & airflow scheduler --skip-serve-logs & "
-            "airflow dag-processor & airflow triggerer --skip-serve-logs & wait",
-        ],
-        env=deployment.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    command = (
+        f"airflow api-server -H 127.0.0.1 -p {api_port} & airflow scheduler --skip-serve-logs & "
+        "airflow dag-processor & airflow triggerer --skip-serve-logs & wait"
     )
-    try:
+    with components_running(command, deployment.env, home / "airflow.log"):
         wait_until(
             lambda: http_get(f"{deployment.api}/api/v2/monitor/health")[0] == 200,
             180,
@@ -153,6 +144,17 @@ def running_airflow(
             what="Airflow API server healthy",
         )
         yield deployment
+
+
+@contextmanager
+def components_running(command: str, env: dict[str, str], log_path: Path) -> Iterator[None]:
+    """Airflow's components (``command``, a shell line) in one process group, stopped with the group."""
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process group below
+    components = subprocess.Popen(
+        ["bash", "-c", command], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        yield
     finally:
         os.killpg(components.pid, signal.SIGTERM)
         try:

@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import threading
@@ -27,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_deployment import running_airflow
+from airflow_deployment import components_running, running_airflow
 from conftest import free_port, http_get, wait_until
 
 AIRFLOW3, AIRFLOW2 = "3.3.2", "2.11.2"
@@ -365,31 +364,14 @@ def _airflow2(bin_dir: Path, home: Path, extra: dict[str, str]) -> Iterator:
     ):
         done = cli(*command)
         assert done.returncode == 0, done.stderr[-3000:]
-    log = open(home / "airflow.log", "wb")  # noqa: SIM115 - closed with the process group below
-    components = subprocess.Popen(
-        [
-            "bash",
-            "-c",
-            f"airflow webserver -H 127.0.0.1 -p {port} & airflow scheduler --skip-serve-logs & "
-            "airflow triggerer --skip-serve-logs & wait",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    command = (
+        f"airflow webserver -H 127.0.0.1 -p {port} & airflow scheduler --skip-serve-logs & "
+        "airflow triggerer --skip-serve-logs & wait"
     )
     api = RestApi(f"http://127.0.0.1:{port}", AIRFLOW2, ("airglow", password))
-    try:
+    with components_running(command, env, home / "airflow.log"):
         wait_until(lambda: http_get(f"{api.base}/health")[0] == 200, 240, 1, what="Airflow 2 webserver up")
         yield cli, api
-    finally:
-        os.killpg(components.pid, signal.SIGTERM)
-        try:
-            components.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(components.pid, signal.SIGKILL)
-            components.wait()
-        log.close()
 
 
 def record(bin_dir: Path, home: Path, config: MetricsConfig) -> dict:

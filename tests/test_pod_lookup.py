@@ -59,5 +59,5 @@ def test_deployment_from_the_senders_pod(bridge_factory, pod_api) -> None:
     api.put(k8s.pod("staging-worker", "airflow-staging", "127.0.0.4", {"release": "staging"}))
     gauge_from("127.0.0.4", 4, "staging", tcp=True)  # learnt from the watch, over TCP
     api.delete("airflow-staging", "staging-worker")
-    gauge_from("127.0.0.4", 5, None)  # gone: no deployment
+    gauge_from("127.0.0.4", 5, "unknown")  # gone: the explicit placeholder
     assert api.watches >= 1
