@@ -123,16 +123,16 @@ class Pipeline:
             offer = twins.offer
             counted_twin = None  # the previous line, when it was a twin counted first: its twin may be next
             # While the pairing state holds nothing for this sender, pair adjacent lines here and tell it after.
-            quiet = twins.quiet(sender)
-            unpaired = None  # (role, value) of a first form counted here whose twin has not come yet
+            quiet, unpaired = twins.claim(sender)  # unpaired: (role, value) of a counted first form
             firsts = dropped = 0
 
             def slow(line: bytes, key: bytes | None) -> None:
                 nonlocal quiet, unpaired, firsts, dropped
                 if quiet:  # the full path pairs through the pairing state: bring it up to date first
                     twins.counted(sender, firsts, dropped, unpaired, now)
-                    quiet, unpaired, firsts, dropped = False, None, 0, 0
+                    firsts = dropped = 0
                 self._slow(line, key, now, pod_deployment, sender)
+                quiet, unpaired = twins.claim(sender)
 
             for line in lines:
                 colon = line.find(b":")
@@ -163,7 +163,7 @@ class Pipeline:
                     if code == _COUNTER and value < 0:
                         slow(line, None)
                         continue
-                    role = held_twin[0].twin
+                    role = held_twin[0]
                     keyvalue = value if code <= _GAUGE else None
                     if quiet and role.form is not BARE:
                         if unpaired is not None and is_twin(unpaired[0], unpaired[1], role, keyvalue):
@@ -192,7 +192,7 @@ class Pipeline:
                         continue
                     bare = role.form is BARE
                     update = (
-                        (code, held_twin, value, code == _GAUGE and text[0] in b"+-", repeat)
+                        (code, held_twin[1:], value, code == _GAUGE and text[0] in b"+-", repeat)
                         if bare
                         else None
                     )
@@ -334,7 +334,7 @@ class Pipeline:
 
     def _twin_series(self, key: bytes, entry: tuple, now: float):
         """A cached twin line counts for the first time: make its series and keep it in the line's entry."""
-        series = self._series(entry[6][0], now)
+        series = self._series(entry[6][1], now)
         if series is not None:
             self._cache[key] = (entry[0], series, *entry[2:])
         return series
@@ -368,7 +368,7 @@ class Pipeline:
         increments = self._increments(parsed, resolution, repeat)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
         hits = self.stats.outcome(increments)
-        twin = (resolution, [None, -1]) if resolution.twin is not None else None
+        twin = (resolution.twin, resolution, [None, -1]) if resolution.twin is not None else None
         self._cache[key] = (code, series, parsed.divisor, resolution.scale, repeat, hits, twin)
 
     def _increments(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> tuple:

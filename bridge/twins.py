@@ -296,14 +296,21 @@ class Twins(Generic[P]):
         self._remember(sender, (role, value), now)
         return True
 
-    def quiet(self, sender: Hashable) -> bool:
-        """Whether nothing waits or is expected for ``sender``: its next event is then a first form, and a
-        caller may pair it with the event right after it by ``is_twin`` alone (see ``counted``)."""
+    def claim(self, sender: Hashable) -> tuple[bool, tuple | None]:
+        """For a caller that pairs a sender's adjacent lines itself: (True, the sender's counted first form
+        still waiting for its twin, taken out of its slot) when nothing else waits or is expected for the
+        sender, so its next event is a first form or that one's twin; else (False, None). The caller reports
+        back with ``counted``."""
+        if sender in self._senders:
+            return False, None
         last = self._last
-        return sender not in self._senders and sender not in last.current and sender not in last.previous
+        pending = last.current.pop(sender, None)
+        if pending is None and last.previous:
+            pending = last.previous.pop(sender, None)
+        return True, pending
 
     def counted(self, sender: Hashable, first: int, dropped: int, unpaired: tuple | None, now: float) -> None:
-        """What a caller paired by itself while ``quiet(sender)``: ``first`` forms counted, ``dropped`` twins,
+        """What a caller paired by itself after ``claim(sender)``: ``first`` forms counted, ``dropped`` twins,
         and the last first form still ``unpaired`` (role, value), whose twin is now expected."""
         self.decisions[FIRST] += first
         self.decisions[PAIRED] += dropped
