@@ -220,7 +220,9 @@ class Twins(Generic[P]):
     """The pairing state of every sender. Not thread-safe: the pipeline calls it under its lock.
 
     ``apply(payload, now)`` is called for every event that counts, when its pairing decides; a payload is the
-    caller's (a series and a value). ``max_held`` and ``max_expected`` bound each generation of each table.
+    caller's (a series and a value). ``max_held`` and ``max_expected`` bound each generation of each table:
+    at most 2 * (max_held + 5 * max_expected) small flat entries in all (about 30 MB at the defaults, for
+    a hostile sender; Airflow's traffic keeps them nearly empty), plus ``max_learned`` learning records.
     Keys: ``(sender, family, text, value)`` for a legacy or tagged event, ``(sender, family, value)`` for any
     legacy event of a family (what a bare form pairs with).
     """
@@ -230,9 +232,9 @@ class Twins(Generic[P]):
         apply: Callable[[P, float], None],
         window: float = 1.0,
         memory: float = 30.0,
-        max_held: int = 50_000,
-        max_expected: int = 100_000,
-        max_learned: int = 100_000,
+        max_held: int = 20_000,
+        max_expected: int = 20_000,
+        max_learned: int = 20_000,
     ) -> None:
         self.window = window
         self.memory = memory

@@ -229,8 +229,8 @@ def replay(twins: list[Twin], **limits: int) -> tuple[list[Twin], Pairing]:
         role = roles(twin.task)[twin.form]
         applied += pairing.offer(twin.sender, role, 1.0, twin, twin.at)
         # one table of waiting events and four of expectations, each of two generations
-        assert pairing.held <= 2 * limits.get("max_held", 50_000)
-        assert pairing.expected <= 8 * limits.get("max_expected", 100_000)
+        assert pairing.held <= 2 * limits.get("max_held", 20_000)
+        assert pairing.expected <= 10 * limits.get("max_expected", 20_000)  # four tables and the slots
     applied += pairing.due(float("inf"))
     return applied, pairing
 
@@ -325,3 +325,17 @@ def test_the_pipeline_counts_every_event_once_whatever_the_batches(twins: list[T
         if name == "airflow_ti_finish_total":
             counted[int(dict(labels)["deployment"][1:])] += value
     assert counted == events_per_sender(twins)
+
+
+def test_a_flood_of_events_that_never_pair_keeps_the_state_bounded() -> None:
+    """A hostile sender: 200,000 first forms with unique ids from ever new senders, no twin ever."""
+    pairing = Pairing(max_held=1_000, max_expected=1_000, max_learned=1_000)
+    peak = 0
+    for n in range(200_000):
+        form = (LEGACY, TAGGED, BARE)[n % 3]
+        role = TwinRole(form, "" if form == BARE else f"airflow.ti.finish.d.t{n}.success", FAMILY)
+        pairing.offer(("10.0.0.1", n), role, 1.0, n, n * 1e-3)
+        if n % 997 == 0:
+            peak = max(peak, pairing.held + pairing.expected)
+            assert pairing.learned <= 1_000
+    assert 0 < peak <= 2 * (1_000 + 5 * 1_000)
