@@ -167,15 +167,17 @@ def send_tcp(port: int, streams: list[list[bytes]]) -> None:
                 sock.sendall(b"\n".join(lines[index : index + chunk]) + b"\n")
 
 
-def send_udp_paced(port: int, streams: list[list[bytes]], rate: float) -> tuple[int, float]:
-    """Packets of at most 1400 bytes at ``rate`` lines per second, each stream from its own socket, one after
-    the other; returns (lines sent, seconds)."""
+def send_udp_paced(
+    port: int, streams: list[list[bytes]], rate: float, datagram_bytes: int = 1400
+) -> tuple[int, float]:
+    """Datagrams of at most ``datagram_bytes`` (1: one line each, as Airflow sends) at ``rate`` lines per second,
+    each stream from its own socket, one after the other; returns (lines sent, seconds)."""
     packets = []
     for sender, lines in enumerate(streams):
         current: list[bytes] = []
         size = 0
         for line in lines:
-            if size + len(line) + 1 > 1400:
+            if current and size + len(line) + 1 > datagram_bytes:
                 packets.append((sender, b"\n".join(current)))
                 current, size = [], 0
             current.append(line)
@@ -253,11 +255,11 @@ def measure_tcp(preset: bool, streams: list[list[bytes]]) -> dict:
         stop(bridge)
 
 
-def measure_udp(preset: bool, streams: list[list[bytes]], rate: float) -> dict:
+def measure_udp(preset: bool, streams: list[list[bytes]], rate: float, datagram_bytes: int) -> dict:
     bridge, http, statsd = start_bridge(preset)
     try:
         cpu_before = wait_idle(bridge.pid)
-        sent, wall = send_udp_paced(statsd, streams, rate)
+        sent, wall = send_udp_paced(statsd, streams, rate, datagram_bytes)
         cpu = wait_idle(bridge.pid) - cpu_before
         received = scrape_value(http, "statsd_exporter_lines_total")
         return {"sent": sent, "received": received, "wall": wall, "cpu": cpu}
@@ -300,6 +302,12 @@ def main() -> int:
     parser.add_argument("--udp-rate", type=float, default=50_000, help="UDP lines per second")
     parser.add_argument("--repeat", type=int, default=3, help="TCP runs, each on a fresh bridge")
     parser.add_argument("--preset", action="store_true", help="use the built-in Airflow preset")
+    parser.add_argument(
+        "--udp-datagram-bytes",
+        type=int,
+        default=1400,
+        help="largest UDP datagram; 1 sends one line per datagram, as Airflow does",
+    )
     parser.add_argument("--workload", choices=("airflow", "fleet"), default="airflow")
     parser.add_argument(
         "--deployments", type=int, default=20, help="simulated deployments (--workload fleet)"
@@ -316,7 +324,7 @@ def main() -> int:
         run = measure_tcp(args.preset, streams)
         run["plain"] = plain_loop_rate(lines)  # timed next to each run: the ratio cancels machine noise
         runs.append(run)
-    udp = measure_udp(args.preset, truncate(streams, args.udp_lines), args.udp_rate)
+    udp = measure_udp(args.preset, truncate(streams, args.udp_lines), args.udp_rate, args.udp_datagram_bytes)
     rates = sorted(run["lines"] / run["cpu"] for run in runs)
     ratios = sorted(run["lines"] / run["cpu"] / run["plain"] for run in runs)
     result = {

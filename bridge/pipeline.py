@@ -121,7 +121,6 @@ class Pipeline:
             cache = self._cache
             twins = self.twins
             offer = twins.offer
-            counted_twin = None  # the previous line, when it was a twin counted first: its twin may be next
             # While the pairing state holds nothing for this sender, pair adjacent lines here and tell it after.
             quiet, unpaired = twins.claim(sender)  # unpaired: (role, value) of a counted first form
             firsts = dropped = 0
@@ -186,21 +185,15 @@ class Pipeline:
                         twins.counted(sender, firsts, dropped, unpaired, now)
                         quiet, unpaired, firsts, dropped = False, None, 0, 0
                 if held_twin is not None:
-                    if counted_twin is not None and twins.twin_of_last(sender, role, keyvalue, counted_twin):
-                        counted_twin = None
-                        hits[0] += 1
-                        continue
                     bare = role.form is BARE
                     update = (
                         (code, held_twin[1:], value, code == _GAUGE and text[0] in b"+-", repeat)
                         if bare
                         else None
                     )
-                    counted_twin = None
                     if not offer(sender, role, keyvalue, update, now) or bare:
                         hits[0] += 1
                         continue
-                    counted_twin = role
                     if series is None:  # its series is made when the line first counts
                         series = self._twin_series(key, entry, now)
                         if series is None:
@@ -340,6 +333,7 @@ class Pipeline:
         return series
 
     def _apply_twin(self, update: Update, now: float) -> None:
+        """A waiting bare twin counts (bridge.twins calls this when its window ends)."""
         code, (resolution, cached), value, relative, repeat = update
         series, epoch = cached
         if epoch != self._epoch or series is None:
@@ -347,11 +341,7 @@ class Pipeline:
             cached[0], cached[1] = series, self._epoch
             if series is None:
                 return
-        if code == _COUNTER:
-            series.value += value
-            series.last_seen = now
-        else:
-            _update_series(code, series, value, relative, repeat, now)
+        _update_series(code, series, value, relative, repeat, now)
 
     def _dropped_name(self, name: str) -> str:
         if name in self._dropped_names or len(self._dropped_names) < _DROPPED_NAMES_SHOWN:

@@ -348,15 +348,6 @@ class Twins(Generic[P]):
         exact = (sender, family, text, value)
         return exact in expected.current or exact in expected.previous
 
-    def twin_of_last(self, sender: Hashable, role: TwinRole, value: float | None, last: TwinRole) -> bool:
-        """Whether an event is the twin of ``last``, the event just counted first for ``sender`` (Airflow sends
-        them back to back); if so it is dropped here, with no further look-up."""
-        if not is_twin(last, value, role, value) or self._last.current.get(sender) != (last, value):
-            return False
-        del self._last.current[sender]
-        self._paired_with_last(sender, role.form, role.family)
-        return True
-
     def _paired_with_last(self, sender: Hashable, form: str, family: str) -> None:
         if form is BARE:
             self._bare_paired(sender, family)
