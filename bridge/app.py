@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from importlib import resources
 
 from bridge.errors import ConfigError
-from bridge.exposition import render
-from bridge.http_server import start_http
-from bridge.listeners import Sender, TCPListener, UnixgramListener, bind_socket, sender_ip, udp_listener
+from bridge.exposition import render_family
+from bridge.http_server import HttpLimits, HttpServer
+from bridge.listeners import (
+    Sender,
+    TCPListener,
+    UnixgramListener,
+    bind_socket,
+    kernel_udp_drops,
+    sender_ip,
+    udp_listener,
+)
 from bridge.mapping import Mapper, MappingConfig, load_mapping_file, merge_configs, parse_mapping_yaml
 from bridge.pipeline import Pipeline
 from bridge.pods import PodDirectory
 from bridge.registry import Limits, Registry
 from bridge.relay import Relay
 from bridge.selfmetrics import SelfMetrics
-from bridge.settings import Settings
+from bridge.settings import SERIES_SHARE, Settings
 
 log = logging.getLogger("bridge")
+
+# A scrape renders this many series per hold of the lock, and hands the client chunks of about this size.
+SLICE_SERIES = 50
+CHUNK_BYTES = 32 * 1024
+# /-/healthy fails when the bridge's lock cannot be had for this long: /metrics could not be served.
+HEALTH_TIMEOUT = 5.0
 
 
 def load_preset(name: str) -> MappingConfig:
@@ -50,15 +66,29 @@ class Bridge:
             "failure",
         ):  # both present from the start, so rates and alerts see the first one
             self.stats.inc("statsd_exporter_config_reloads_total", (("outcome", outcome),), 0)
+        for name in (
+            "airglow_bridge_connections_refused_total",
+            "airglow_bridge_connections_timed_out_total",
+        ):
+            for listener in ("http", "tcp"):
+                self.stats.inc(name, (("listener", listener),), 0)
         config = load_mapping(settings)
-        registry = Registry(Limits(settings.series_limit, settings.series_limit_per_metric))
+        registry = Registry(
+            Limits(
+                settings.series_limit,
+                settings.series_limit_per_metric,
+                settings.label_bytes_limit,
+                int(settings.memory_limit * SERIES_SHARE),
+            )
+        )
         self.pipeline = Pipeline(
             settings.parser, self._mapper(config), registry, self.stats, settings.identity
         )
         self._listeners: list = []
         self._relay: Relay | None = None
         self._pods: PodDirectory | None = None
-        self._http = None
+        self._http: HttpServer | None = None
+        self._udp: socket.socket | None = None
         self._ready = False
         self.stopped = threading.Event()
         self._expiry_stop = threading.Event()
@@ -68,8 +98,14 @@ class Bridge:
 
     def start(self) -> None:
         """Serve HTTP first (so /-/ready can say 503), then bind every listener, then become ready."""
-        self._http = start_http(self.settings.web_listen, self)
-        threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
+        _raise_open_files_limit()
+        settings = self.settings
+        self._http = HttpServer(
+            bind_socket(settings.web_listen, socket.SOCK_STREAM, "--web.listen-address"),
+            self,
+            HttpLimits(max_connections=settings.web_max_connections),
+        )
+        self._http.start()
         if self.settings.pod_lookup is not None:
             self._pods = PodDirectory(self.settings.pod_lookup)
             self._pods.start()
@@ -93,15 +129,23 @@ class Bridge:
     def _bind_listeners(self) -> None:
         settings = self.settings
         if settings.listen_udp:
-            sock = bind_socket(settings.listen_udp, socket.SOCK_DGRAM)
+            sock = self._udp = bind_socket(settings.listen_udp, socket.SOCK_DGRAM, "--statsd.listen-udp")
             if settings.read_buffer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.read_buffer)
             self._listeners.append(
                 udp_listener(sock, self.handle_lines, self.count, settings.udp_packet_queue_size)
             )
         if settings.listen_tcp:
-            sock = bind_socket(settings.listen_tcp, socket.SOCK_STREAM)
-            self._listeners.append(TCPListener(sock, self.handle_lines, self.count))
+            sock = bind_socket(settings.listen_tcp, socket.SOCK_STREAM, "--statsd.listen-tcp")
+            self._listeners.append(
+                TCPListener(
+                    sock,
+                    self.handle_lines,
+                    self.count,
+                    settings.tcp_max_connections,
+                    settings.tcp_idle_timeout,
+                )
+            )
         if settings.listen_unixgram:
             self._listeners.append(
                 UnixgramListener(
@@ -120,9 +164,9 @@ class Bridge:
         pod_deployment = pods.deployment_for(sender_ip(sender)) if pods is not None else None
         self.pipeline.process(lines, pod_deployment, sender)
 
-    def count(self, name: str, amount: int) -> None:
+    def count(self, name: str, amount: int, labels: tuple = ()) -> None:
         with self.pipeline.lock:
-            self.stats.inc(name, (), amount)
+            self.stats.inc(name, labels, amount)
 
     def _expire_loop(self) -> None:
         while not self._expiry_stop.wait(1.0):
@@ -131,21 +175,35 @@ class Bridge:
     def is_ready(self) -> bool:
         return self._ready
 
-    def reload(self) -> bool:
-        """Build a complete new mapper off to the side; a bad file never replaces a good one."""
+    def is_healthy(self) -> bool:
+        """Whether the bridge's lock (which every scrape and every batch of lines takes) can be had in time."""
+        if not self.pipeline.lock.acquire(timeout=HEALTH_TIMEOUT):
+            log.error("Unhealthy: the bridge's lock was held for more than %g s", HEALTH_TIMEOUT)
+            return False
+        self.pipeline.lock.release()
+        return True
+
+    def reload(self) -> str | None:
+        """Build a complete new mapper off to the side; a bad file never replaces a good one.
+
+        Returns None on success, else the reason (the failure is counted and logged)."""
         if not self.settings.mapping_config:
             log.warning("Received reload but no mapping config to reload (the built-in preset is in use)")
-            return True
+            return None
         try:
             mapper = self._mapper(load_mapping(self.settings))
         except ConfigError as exc:
-            log.error("Error reloading config, keeping the previous mapping: %s", exc)
-            self.count_reload("failure")
-            return False
-        self.pipeline.swap_mapper(mapper)
-        self.count_reload("success")
-        log.info("Config reloaded successfully (%d mappings)", len(mapper.config.rules))
-        return True
+            reason = str(exc)
+        except (RecursionError, MemoryError, ValueError) as exc:  # a file no check above foresaw
+            reason = f"{self.settings.mapping_config}: {type(exc).__name__}: {exc}"
+        else:
+            self.pipeline.swap_mapper(mapper)
+            self.count_reload("success")
+            log.info("Config reloaded successfully (%d mappings)", len(mapper.config.rules))
+            return None
+        log.error("Error reloading config, keeping the previous mapping: %s", reason)
+        self.count_reload("failure")
+        return reason
 
     def count_reload(self, outcome: str) -> None:
         with self.pipeline.lock:
@@ -154,35 +212,78 @@ class Bridge:
     def quit(self) -> None:
         self.stopped.set()
 
-    def render_metrics(self, openmetrics: bool) -> bytes:
+    def metrics_chunks(self, openmetrics: bool) -> Iterator[bytes]:
+        """The exposition in chunks: self-metrics read at once, mapped families a slice at a time, each
+        under the lock, so ingestion goes on during a scrape and no response is held whole."""
         pipeline = self.pipeline
-        now = time.time()
+        registry = pipeline.registry
         with pipeline.lock:
+            now = time.time()
             pipeline.settle_twins(now)
-            mapper = pipeline.mapper
-            gauges = {
-                **pipeline.twin_metrics(),
-                ("statsd_exporter_lines_total", ()): float(pipeline.lines),
-                ("statsd_exporter_event_queue_flushed_total", ()): float(pipeline.batches),
-                ("statsd_exporter_loaded_mappings", ()): float(len(mapper.config.rules)),
+            own = {
+                f.name: f for f in self.stats.collect(self._gauges(), cache_metrics=pipeline.mapper.caching)
             }
-            registry = pipeline.registry
-            gauges[("airglow_bridge_series", ())] = float(registry.series_total)
-            gauges[("airglow_bridge_series_limit", (("scope", "global"),))] = float(
-                registry.limits.global_series
-            )
-            gauges[("airglow_bridge_series_limit", (("scope", "per_metric"),))] = float(
-                registry.limits.per_metric
-            )
-            for kind, created in registry.vectors_created.items():
-                if created:
-                    gauges[("statsd_exporter_metrics_total", (("type", kind),))] = float(created)
-            if mapper.caching:
-                gauges[("statsd_metric_mapper_cache_length", ())] = float(mapper.cache_length)
-            families = pipeline.registry.collect(now) + self.stats.collect(
-                gauges, cache_metrics=mapper.caching
-            )
-        return render(families, openmetrics)
+            plan = sorted([*own, *registry.families])
+        parts: list[str] = []
+        size = 0
+        for name in plan:
+            if name in own:
+                texts = [render_family(own[name], openmetrics)]
+            else:
+                texts = self._family_slices(name, now, openmetrics)
+            for text in texts:
+                parts.append(text)
+                size += len(text)
+                if size >= CHUNK_BYTES:
+                    yield "".join(parts).encode("utf-8")
+                    parts, size = [], 0
+        if openmetrics:
+            parts.append("# EOF\n")
+        yield "".join(parts).encode("utf-8")
+
+    def _family_slices(self, name: str, now: float, openmetrics: bool) -> Iterator[str]:
+        lock, registry = self.pipeline.lock, self.pipeline.registry
+        with lock:
+            keys = registry.series_keys(name)
+        kind = None
+        for start in range(0, len(keys), SLICE_SERIES):
+            with lock:
+                snapshot = registry.snapshot(name, keys[start : start + SLICE_SERIES], now)
+            if snapshot is None or kind not in (None, snapshot.kind):
+                return  # the family expired (or was made anew) while the scrape went on
+            kind = snapshot.kind
+            yield render_family(snapshot, openmetrics, header=start == 0)
+
+    def _gauges(self) -> dict:
+        """Self-metrics read from the parts' state (called under the lock)."""
+        pipeline = self.pipeline
+        mapper = pipeline.mapper
+        registry = pipeline.registry
+        gauges = {
+            **pipeline.twin_metrics(),
+            ("statsd_exporter_lines_total", ()): float(pipeline.lines),
+            ("statsd_exporter_event_queue_flushed_total", ()): float(pipeline.batches),
+            ("statsd_exporter_loaded_mappings", ()): float(len(mapper.config.rules)),
+            ("airglow_bridge_series", ()): float(registry.series_total),
+            ("airglow_bridge_series_memory_bytes", ()): float(registry.memory),
+        }
+        for scope, limit in (
+            ("global", registry.limits.global_series),
+            ("per_metric", registry.limits.per_metric),
+            ("label_bytes", registry.limits.label_bytes),
+            ("memory_bytes", registry.limits.memory_bytes),
+        ):
+            gauges[("airglow_bridge_series_limit", (("scope", scope),))] = float(limit)
+        for kind, created in registry.vectors_created.items():
+            if created:
+                gauges[("statsd_exporter_metrics_total", (("type", kind),))] = float(created)
+        if mapper.caching:
+            gauges[("statsd_metric_mapper_cache_length", ())] = float(mapper.cache_length)
+        if self._udp is not None:
+            drops = kernel_udp_drops(self._udp)
+            if drops is not None:
+                gauges[("airglow_bridge_udp_kernel_drops_total", ())] = float(drops)
+        return gauges
 
     def stop(self) -> None:
         self._ready = False
@@ -195,9 +296,15 @@ class Bridge:
             self._pods.close()
         if self._http is not None:
             self._http.shutdown()
-            self._http.server_close()
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload, daemon=True).start())
         signal.signal(signal.SIGTERM, lambda *_: self.stopped.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopped.set())
+
+
+def _raise_open_files_limit() -> None:
+    """Idle TCP connections cost a file descriptor each: allow as many as the hard limit does."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

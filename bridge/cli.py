@@ -6,7 +6,7 @@ import logging
 import sys
 
 from bridge.app import Bridge, load_mapping
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, ListenError
 from bridge.logs import configure
 from bridge.settings import build_parser, settings_from_args
 
@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         bridge.start()
-    except OSError as exc:
-        log.error("failed to start listeners: %s", exc)
+    except ListenError as exc:
+        log.error("failed to start: %s", exc)
         bridge.stop()
         return 1
     bridge.install_signal_handlers()

@@ -12,3 +12,13 @@ class ConfigError(Exception):
         self.reason = reason
         where = f"{source}:{line}" if line else source
         super().__init__(f"{where}: {reason}")
+
+
+class ListenError(Exception):
+    """A listener could not be opened: which flag, which address, and why."""
+
+    def __init__(self, flag: str, address: str, reason: str) -> None:
+        self.flag = flag
+        self.address = address
+        self.reason = reason
+        super().__init__(f"cannot listen on {address} ({flag}): {reason}")

@@ -1,22 +1,55 @@
-"""The HTTP side: metrics (text or OpenMetrics, gzip when asked), health, readiness, lifecycle."""
+"""The HTTP side: metrics (text or OpenMetrics, gzip when asked), health, readiness, lifecycle.
+
+One event-loop thread serves every connection, so idle or slow clients cost no thread; a bounded
+number of connections is admitted, a request head must arrive within a deadline, and idle
+keep-alive connections are closed. ``/metrics`` is streamed in chunks rendered under the bridge's
+lock a slice at a time, so a response never holds the whole exposition in memory and a client that
+does not read is dropped at the write deadline.
+"""
 
 from __future__ import annotations
 
-import gzip
+import asyncio
+import concurrent.futures
 import logging
 import socket
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics
-from bridge.settings import Address
 
 log = logging.getLogger("bridge.http")
 
 LANDING = """<html><head><title>Airglow bridge</title></head><body><h1>Airglow statsd bridge</h1>
 <p>A statsd_exporter-compatible statsd to Prometheus bridge.</p><ul><li><a href="{path}">Metrics</a></li></ul>
 </body></html>"""
+MAX_HEAD_BYTES = 16 * 1024
+MAX_BODY_BYTES = 64 * 1024
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_connections: int = 1024  # an idle or slow connection costs a few KiB, no thread
+    max_streams: int = 64  # /metrics responses in flight: each holds about 1 MiB until read or timed out
+    head_timeout: float = 10.0  # a request's head must be complete this long after it starts
+    idle_timeout: float = 60.0  # a keep-alive connection with no request is closed after this
+    write_timeout: float = 30.0  # a response must be read by the client within this
 
 
 class Routes(Protocol):
@@ -24,100 +57,310 @@ class Routes(Protocol):
 
     telemetry_path: str
     enable_lifecycle: bool
-    render_metrics: Callable[[bool], bytes]
-    is_ready: Callable[[], bool]
-    reload: Callable[[], bool]
-    quit: Callable[[], None]
+
+    def metrics_chunks(self, openmetrics: bool) -> Iterator[bytes]: ...
+    def is_healthy(self) -> bool: ...
+    def is_ready(self) -> bool: ...
+    def reload(self) -> str | None: ...
+    def quit(self) -> None: ...
+    def count(self, name: str, amount: int, labels: tuple = ()) -> None: ...
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+@dataclass
+class Request:
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str]
 
-    def __init__(self, address: Address, routes: Routes) -> None:
-        host = address.host or ("::" if socket.has_ipv6 else "0.0.0.0")
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.routes = routes
-        super().__init__((host, address.port), _Handler, bind_and_activate=False)
-        if self.address_family == socket.AF_INET6 and not address.host:
-            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        self.server_bind()
-        self.server_activate()
+    @property
+    def keep_alive(self) -> bool:
+        connection = self.headers.get("connection", "").lower()
+        if self.version == "HTTP/1.0":
+            return connection == "keep-alive"
+        return connection != "close"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
+class BadRequest(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
 
-    def log_message(self, format: str, *args) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
 
-    def _reply(
+def parse_head(head: bytes) -> Request:
+    try:
+        text = head.decode("latin-1")
+        request_line, *header_lines = text.split("\r\n")
+        method, target, version = request_line.split(" ")
+    except ValueError as exc:
+        raise BadRequest(400, "malformed request line") from exc
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise BadRequest(400, f"unsupported version {version!r}")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise BadRequest(400, "malformed header")
+        headers[name.lower()] = value.strip()
+    return Request(method, target.split("?", 1)[0], version, headers)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """RFC 9110 content coding negotiation: gzip (or ``*``) listed with a q-value above 0."""
+    weights: dict[str, float] = {}
+    for item in (accept_encoding or "").split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if coding:
+            weights[coding.lower()] = weight
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
+
+
+class HttpServer:
+    """Binds at construction (so a bind error names the address at start-up); serves on ``start``."""
+
+    def __init__(self, sock: socket.socket, routes: Routes, limits: HttpLimits = HttpLimits()) -> None:
+        self._sock = sock
+        self._routes = routes
+        self._limits = limits
+        self._open = 0
+        self._streams = 0
+        self._loop = asyncio.new_event_loop()
+        # Rendering takes the bridge's lock a slice at a time: two scrapes at once are plenty.
+        self._renderers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="http-render")
+        self._workers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="http-work")
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+        self._server: asyncio.Server | None = None
+        self._started = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._sock.listen(1024)
+        self._sock.setblocking(False)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._serve, sock=self._sock, limit=MAX_HEAD_BYTES)
+        )
+        self._started.set()
+        self._loop.run_forever()
+
+    def shutdown(self) -> None:
+        if self._server is not None:
+            self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._renderers.shutdown(wait=False, cancel_futures=True)
+        self._workers.shutdown(wait=False, cancel_futures=True)
+        self._sock.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._open >= self._limits.max_connections:
+            self._routes.count("airglow_bridge_connections_refused_total", 1, (("listener", "http"),))
+            writer.transport.abort()
+            return
+        self._open += 1
+        try:
+            await self._requests(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away: nothing to answer
+        except Exception as exc:  # one connection's failure must never reach the loop
+            log.error("HTTP connection failed: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._open -= 1
+            writer.close()
+
+    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        limits = self._limits
+        while True:
+            try:
+                # Idle keep-alive and a slow head (slowloris) end the same way: the connection closes.
+                first = await asyncio.wait_for(reader.readexactly(1), limits.idle_timeout)
+                head = first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), limits.head_timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                self._routes.count("airglow_bridge_connections_timed_out_total", 1, (("listener", "http"),))
+                return
+            except asyncio.LimitOverrunError:
+                await self._reply(writer, None, 431, b"Request head too large\n", keep_alive=False)
+                return
+            try:
+                request = parse_head(head[:-4])
+                await self._discard_body(reader, request)
+            except BadRequest as bad:
+                await self._reply(writer, None, bad.status, f"{bad}\n".encode(), keep_alive=False)
+                return
+            await self._route(request, writer)
+            if not request.keep_alive:
+                return
+
+    async def _discard_body(self, reader: asyncio.StreamReader, request: Request) -> None:
+        """Read (and ignore) a request body, so it is never taken for the next request."""
+        if "chunked" in request.headers.get("transfer-encoding", "").lower():
+            total = 0
+            while True:
+                size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), self._limits.head_timeout)
+                try:
+                    size = int(size_line.split(b";", 1)[0].strip(), 16)
+                except ValueError as exc:
+                    raise BadRequest(400, "malformed chunked body") from exc
+                total += size
+                if total > MAX_BODY_BYTES:
+                    raise BadRequest(413, "request body too large")
+                if size == 0:
+                    await asyncio.wait_for(reader.readuntil(b"\r\n"), self._limits.head_timeout)
+                    return
+                await asyncio.wait_for(reader.readexactly(size + 2), self._limits.head_timeout)
+        length_text = request.headers.get("content-length", "0")
+        if not length_text.isdigit():
+            raise BadRequest(400, "malformed Content-Length")
+        length = int(length_text)
+        if length > MAX_BODY_BYTES:
+            raise BadRequest(413, "request body too large")
+        if length:
+            await asyncio.wait_for(reader.readexactly(length), self._limits.head_timeout)
+
+    async def _route(self, request: Request, writer: asyncio.StreamWriter) -> None:
+        routes, path, method = self._routes, request.path, request.method
+        loop = asyncio.get_running_loop()
+        if method in ("POST", "PUT"):
+            await self._lifecycle(request, writer)
+        elif method not in ("GET", "HEAD"):
+            await self._reply(writer, request, 405, b"Method not allowed.\n")
+        elif path == routes.telemetry_path:
+            await self._metrics(request, writer)
+        elif path == "/-/healthy":
+            healthy = await loop.run_in_executor(self._workers, routes.is_healthy)
+            if healthy:
+                await self._reply(writer, request, 200, b"Statsd Exporter is Healthy.\n")
+            else:
+                await self._reply(
+                    writer, request, 503, b"Statsd Exporter is stalled: metrics cannot be served.\n"
+                )
+        elif path == "/-/ready":
+            if routes.is_ready():
+                await self._reply(writer, request, 200, b"Statsd Exporter is Ready.\n")
+            else:
+                await self._reply(writer, request, 503, b"Statsd Exporter is not ready.\n")
+        elif path in ("/-/reload", "/-/quit") and routes.enable_lifecycle:
+            await self._reply(writer, request, 405, b"Only POST or PUT requests allowed.\n")
+        elif path == "/":
+            page = LANDING.format(path=routes.telemetry_path).encode()
+            await self._reply(writer, request, 200, page, "text/html; charset=utf-8")
+        else:
+            await self._reply(writer, request, 404, b"404 page not found\n")
+
+    async def _lifecycle(self, request: Request, writer: asyncio.StreamWriter) -> None:
+        routes = self._routes
+        if request.path not in ("/-/reload", "/-/quit"):
+            await self._reply(writer, request, 404, b"404 page not found\n")
+        elif not routes.enable_lifecycle:
+            await self._reply(writer, request, 403, b"Lifecycle API is not enabled.\n")
+        elif request.path == "/-/reload":
+            failure = await asyncio.get_running_loop().run_in_executor(self._workers, routes.reload)
+            if failure is None:
+                await self._reply(writer, request, 200, b"Requesting reload\n")
+            else:
+                await self._reply(
+                    writer, request, 500, f"Reload failed; old mapping kept: {failure}\n".encode()
+                )
+        else:
+            await self._reply(writer, request, 200, b"Requesting termination... Goodbye!\n")
+            routes.quit()
+
+    async def _reply(
         self,
+        writer: asyncio.StreamWriter,
+        request: Request | None,
         status: int,
         body: bytes,
         content_type: str = "text/plain; charset=utf-8",
-        encoding: str | None = None,
+        keep_alive: bool | None = None,
     ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        if encoding:
-            self.send_header("Content-Encoding", encoding)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        keep = request.keep_alive if keep_alive is None and request is not None else bool(keep_alive)
+        head = _head(status, content_type, keep, [f"Content-Length: {len(body)}"])
+        writer.write(head if request is not None and request.method == "HEAD" else head + body)
+        await asyncio.wait_for(writer.drain(), self._limits.write_timeout)
 
-    def do_GET(self) -> None:
-        routes = self.server.routes
-        path = self.path.split("?", 1)[0]
-        if path == routes.telemetry_path:
-            self._metrics()
-        elif path == "/-/healthy":
-            self._reply(200, b"Statsd Exporter is Healthy.\n")
-        elif path == "/-/ready":
-            if routes.is_ready():
-                self._reply(200, b"Statsd Exporter is Ready.\n")
-            else:
-                self._reply(503, b"Statsd Exporter is not ready.\n")
-        elif path in ("/-/reload", "/-/quit") and routes.enable_lifecycle:
-            self._reply(405, b"Only POST or PUT requests allowed.\n")
-        elif path == "/":
-            self._reply(200, LANDING.format(path=routes.telemetry_path).encode(), "text/html; charset=utf-8")
-        else:
-            self._reply(404, b"404 page not found\n")
+    async def _metrics(self, request: Request, writer: asyncio.StreamWriter) -> None:
+        """Stream the exposition: chunked for HTTP/1.1, until close for HTTP/1.0; gzip when accepted."""
+        if self._streams >= self._limits.max_streams:
+            self._routes.count("airglow_bridge_connections_refused_total", 1, (("listener", "http"),))
+            await self._reply(writer, request, 503, b"Too many scrapes in progress.\n")
+            return
+        self._streams += 1
+        try:
+            await self._stream_metrics(request, writer)
+        finally:
+            self._streams -= 1
 
-    do_HEAD = do_GET
-
-    def _metrics(self) -> None:
-        openmetrics = wants_openmetrics(self.headers.get("Accept"))
-        body = self.server.routes.render_metrics(openmetrics)
+    async def _stream_metrics(self, request: Request, writer: asyncio.StreamWriter) -> None:
+        openmetrics = wants_openmetrics(request.headers.get("accept"))
+        gzip = accepts_gzip(request.headers.get("accept-encoding"))
+        chunked = request.version == "HTTP/1.1"
+        keep = request.keep_alive and chunked
+        extra = ["Transfer-Encoding: chunked"] if chunked else []
+        if gzip:
+            extra.append("Content-Encoding: gzip")
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        if "gzip" in (self.headers.get("Accept-Encoding") or ""):
-            self._reply(200, gzip.compress(body, compresslevel=1), content_type, "gzip")
-        else:
-            self._reply(200, body, content_type)
-
-    def _lifecycle(self) -> None:
-        routes = self.server.routes
-        path = self.path.split("?", 1)[0]
-        if path not in ("/-/reload", "/-/quit"):
-            self._reply(404, b"404 page not found\n")
+        writer.write(_head(200, content_type, keep, extra))
+        if request.method == "HEAD":
+            await asyncio.wait_for(writer.drain(), self._limits.write_timeout)
             return
-        if not routes.enable_lifecycle:
-            self._reply(403, b"Lifecycle API is not enabled.\n")
+        body = (
+            _compressed(self._routes.metrics_chunks(openmetrics))
+            if gzip
+            else self._routes.metrics_chunks(openmetrics)
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._limits.write_timeout
+        try:
+            while (chunk := await loop.run_in_executor(self._renderers, next, body, None)) is not None:
+                if chunk:
+                    if chunked:
+                        writer.write(b"%x\r\n" % len(chunk))
+                    writer.write(chunk)
+                    if chunked:
+                        writer.write(b"\r\n")
+                    await asyncio.wait_for(writer.drain(), max(deadline - loop.time(), 0.001))
+        except (TimeoutError, asyncio.TimeoutError):
+            self._routes.count("airglow_bridge_connections_timed_out_total", 1, (("listener", "http"),))
+            writer.transport.abort()
             return
-        if path == "/-/reload":
-            ok = routes.reload()
-            self._reply(
-                200 if ok else 500, b"Requesting reload\n" if ok else b"Reload failed; old mapping kept\n"
-            )
-        else:
-            self._reply(200, b"Requesting termination... Goodbye!\n")
-            routes.quit()
-
-    do_POST = _lifecycle
-    do_PUT = _lifecycle
+        finally:
+            body.close()
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+            await asyncio.wait_for(writer.drain(), max(deadline - loop.time(), 0.001))
+        if not keep:
+            writer.close()
 
 
-def start_http(address: Address, routes: Routes) -> _Server:
-    return _Server(address, routes)
+def _head(status: int, content_type: str, keep_alive: bool, extra: list[str]) -> bytes:
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, '')}",
+        f"Content-Type: {content_type}",
+        *extra,
+        "Connection: " + ("keep-alive" if keep_alive else "close"),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _compressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing, fastest level
+    try:
+        for chunk in chunks:
+            yield compressor.compress(chunk)
+        yield compressor.flush()
+    finally:
+        chunks.close()

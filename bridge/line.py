@@ -15,6 +15,9 @@ COUNTER = "counter"
 GAUGE = "gauge"
 OBSERVER = "observer"
 
+# A timer sampled at rate r stands for int(1 / r) observations, as in statsd_exporter; a rate below
+# 1 / MAX_SAMPLE_REPEAT is rejected (sample_rate_too_low) so that no packet can ask for unbounded work.
+MAX_SAMPLE_REPEAT = 1_000_000
 # Divisors to Prometheus base units; statsd_exporter divides milliseconds by 1000 (not * 0.001).
 _OBSERVER_UNITS = {"ms": 1000.0, "h": 1.0, "d": 1.0}
 _EXTENDED_AGGREGATE_TYPES = frozenset(_OBSERVER_UNITS)
@@ -40,6 +43,7 @@ class Event:
     labels: dict[str, str]
     relative: bool = False
     tag_style: str = ""  # "dogstatsd", "name" (InfluxDB, Librato, SignalFx) or "" when the sender set no tags
+    repeat: int = 1  # observations this sample stands for (a timer's 1 / sample rate)
 
 
 @dataclass
@@ -138,6 +142,9 @@ def _parse_sample(
                 divisor = rate if divisor == 1.0 else None
             elif stat_type in _OBSERVER_UNITS:
                 repeat = _repeat_count(rate)
+                if repeat > MAX_SAMPLE_REPEAT:
+                    result.errors.append("sample_rate_too_low")
+                    return
         elif head == "#":
             if options.dogstatsd:
                 _parse_tag_list(component[1:], ":", labels, result, strip_hash=True)
@@ -153,12 +160,13 @@ def _parse_sample(
     if labels:
         result.tags += 1
     result.divisor = divisor
-    for _ in range(repeat):
-        event = _build_event(stat_type, name, value, relative, labels, style if labels else "")
-        if event is None:
-            result.errors.append("illegal_event")
-        else:
-            result.events.append(event)
+    if not repeat:
+        return
+    event = _build_event(stat_type, name, value, relative, labels, style if labels else "", repeat)
+    if event is None:
+        result.errors.append("illegal_event")
+    else:
+        result.events.append(event)
 
 
 def _parse_rate(text: str, result: ParsedLine) -> float:
@@ -185,13 +193,15 @@ def _repeat_count(rate: float) -> int:
         count = 1.0 / rate
     except ZeroDivisionError:
         return 1
-    if count != count or count in (float("inf"), float("-inf")):
+    if count != count or count == float("-inf"):
         return 0
+    if count == float("inf"):
+        return MAX_SAMPLE_REPEAT + 1
     return max(int(count), 0)
 
 
 def _build_event(
-    stat_type: str, name: str, value: float, relative: bool, labels: dict, style: str
+    stat_type: str, name: str, value: float, relative: bool, labels: dict, style: str, repeat: int
 ) -> Event | None:
     if stat_type == "c":
         return Event(COUNTER, name, value, labels, tag_style=style)
@@ -200,7 +210,7 @@ def _build_event(
     unit = _OBSERVER_UNITS.get(stat_type)
     if unit is None:
         return None
-    return Event(OBSERVER, name, value / unit, labels, tag_style=style)
+    return Event(OBSERVER, name, value / unit, labels, tag_style=style, repeat=repeat)
 
 
 def _parse_name_and_tags(

@@ -1,8 +1,8 @@
 """UDP, TCP and Unixgram listeners: bytes in, batches of lines handed to the pipeline.
 
 UDP packets go through a bounded queue to one parsing thread, so a burst is dropped and counted
-rather than blocking the socket; TCP connections are read in large chunks and split into lines
-with statsd_exporter's line-length limit.
+rather than blocking the socket; TCP connections share one selector thread, are read in large
+chunks and split into lines with statsd_exporter's line-length limit.
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from bridge.errors import ListenError
 from bridge.settings import Address
 
 log = logging.getLogger("bridge.listeners")
@@ -25,7 +29,7 @@ _RECV_SIZE = 65536
 # A batch of lines and the sender's socket address (a tuple; empty or None for a Unix socket).
 Sender = tuple | str | None
 Handler = Callable[[list[bytes], Sender], None]
-Counter = Callable[[str, int], None]
+Counter = Callable[..., None]  # (metric name, amount, labels=())
 
 
 def sender_ip(address) -> str | None:
@@ -45,20 +49,41 @@ def close_socket(sock: socket.socket) -> None:
     sock.close()
 
 
-def bind_socket(address: Address, kind: int) -> socket.socket:
-    """Bind host:port; an empty host listens on every interface, as Go does for ``:port``."""
+def bind_socket(address: Address, kind: int, what: str) -> socket.socket:
+    """Bind host:port; an empty host listens on every interface, as Go does for ``:port``.
+
+    A failure is a ListenError naming ``what`` (the flag) and the address."""
     host = address.host
-    if not host:
-        family, host = (socket.AF_INET6, "::") if socket.has_ipv6 else (socket.AF_INET, "0.0.0.0")
-    else:
-        family = socket.getaddrinfo(host, address.port, type=kind)[0][0]
-    sock = socket.socket(family, kind)
-    if family == socket.AF_INET6 and not address.host:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    if kind == socket.SOCK_STREAM:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, address.port))
+    try:
+        if not host:
+            family, host = (socket.AF_INET6, "::") if socket.has_ipv6 else (socket.AF_INET, "0.0.0.0")
+        else:
+            family = socket.getaddrinfo(host, address.port, type=kind)[0][0]
+        sock = socket.socket(family, kind)
+        if family == socket.AF_INET6 and not address.host:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, address.port))
+    except OSError as exc:
+        raise ListenError(what, str(address), exc.strerror or str(exc)) from exc
     return sock
+
+
+def kernel_udp_drops(sock: socket.socket) -> int | None:
+    """Datagrams the kernel dropped for this socket (its receive buffer was full), from /proc/net/udp*."""
+    inode = str(os.fstat(sock.fileno()).st_ino)
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as file:
+                next(file, None)
+                for row in file:
+                    fields = row.split()
+                    if len(fields) > 12 and fields[9] == inode:
+                        return int(fields[12])
+        except OSError:
+            continue
+    return None
 
 
 class DatagramListener:
@@ -129,12 +154,16 @@ class UnixgramListener(DatagramListener):
 
     def __init__(self, path: str, mode: int, read_buffer: int, handle: Handler, count: Counter) -> None:
         if os.path.exists(path):
-            raise OSError(f"Unixgram socket already exists: {path}")
+            raise ListenError("--statsd.listen-unixgram", path, "a file already exists there")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        if read_buffer:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, read_buffer)
-        sock.bind(path)
-        os.chmod(path, mode)
+        try:
+            if read_buffer:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, read_buffer)
+            sock.bind(path)
+            os.chmod(path, mode)
+        except OSError as exc:
+            sock.close()
+            raise ListenError("--statsd.listen-unixgram", path, exc.strerror or str(exc)) from exc
         self._path = path
         super().__init__(sock, handle, count, "statsd_exporter_unixgram_packets_total")
 
@@ -147,60 +176,96 @@ class UnixgramListener(DatagramListener):
 
 
 class TCPListener:
-    def __init__(self, sock: socket.socket, handle: Handler, count: Counter) -> None:
+    """Every TCP connection served by one thread with a selector: idle connections cost no thread.
+
+    At most ``max_connections`` are open (more are closed at once and counted); a connection that
+    sends nothing for ``idle_timeout`` seconds is closed and counted.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        handle: Handler,
+        count: Counter,
+        max_connections: int = 4096,
+        idle_timeout: float = 300.0,
+    ) -> None:
         self._sock = sock
-        self._sock.listen(128)
+        self._sock.listen(1024)
+        self._sock.setblocking(False)
         self._handle = handle
         self._count = count
+        self._max = max_connections
+        self._idle = idle_timeout
         self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="tcp-accept", daemon=True)
-        self._connections: set[socket.socket] = set()
-        self._lock = threading.Lock()
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._sock, selectors.EVENT_READ, None)
+        self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        self._connections: dict[socket.socket, _Connection] = {}
+        self._thread = threading.Thread(target=self._run, name="tcp", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def _accept(self) -> None:
+    def _run(self) -> None:
+        sweep_at = time.monotonic() + 1.0
         while not self._closed.is_set():
-            try:
-                conn, address = self._sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                self._connections.add(conn)
-            threading.Thread(target=self._serve, args=(conn, address), name="tcp-conn", daemon=True).start()
+            for key, _ in self._selector.select(timeout=1.0):
+                if key.fileobj is self._sock:
+                    self._accept()
+                elif key.data is not None:
+                    self._read(key.fileobj, key.data)
+            now = time.monotonic()
+            if now >= sweep_at:
+                sweep_at = now + 1.0
+                self._close_idle(now)
+        for conn in list(self._connections):
+            self._drop(conn)
 
-    def _serve(self, conn: socket.socket, source: Sender) -> None:
-        self._count("statsd_exporter_tcp_connections_total", 1)
-        try:
-            self._read_lines(conn, source)
-        finally:
-            with self._lock:
-                self._connections.discard(conn)
-            conn.close()
-
-    def _read_lines(self, conn: socket.socket, source: Sender) -> None:
-        pending = b""
+    def _accept(self) -> None:
         while True:
             try:
-                chunk = conn.recv(_RECV_SIZE)
-            except OSError:
-                if not self._closed.is_set():
-                    self._count("statsd_exporter_tcp_connection_errors_total", 1)
+                conn, address = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
                 return
-            if not chunk:
-                if pending:
-                    self._handle([_strip_cr(pending)], source)
+            except OSError as exc:
+                log.warning("TCP accept failed: %s", exc.strerror or exc)
                 return
-            data = pending + chunk
-            lines = data.split(b"\n")
-            pending = lines.pop()
-            if b"\r" in data:
-                lines = [_strip_cr(line) for line in lines]
-            if not self._deliver(lines, source) or len(pending) >= TCP_MAX_LINE:
-                if len(pending) >= TCP_MAX_LINE:
-                    self._count("statsd_exporter_tcp_too_long_lines_total", 1)
-                return
+            if len(self._connections) >= self._max:
+                self._count("airglow_bridge_connections_refused_total", 1, (("listener", "tcp"),))
+                conn.close()
+                continue
+            conn.setblocking(False)
+            state = _Connection(address, time.monotonic())
+            self._connections[conn] = state
+            self._selector.register(conn, selectors.EVENT_READ, state)
+            self._count("statsd_exporter_tcp_connections_total", 1)
+
+    def _read(self, conn: socket.socket, state: _Connection) -> None:
+        try:
+            chunk = conn.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._count("statsd_exporter_tcp_connection_errors_total", 1)
+            self._drop(conn)
+            return
+        state.last = time.monotonic()
+        if not chunk:
+            if state.pending:
+                self._handle([_strip_cr(state.pending)], state.address)
+            self._drop(conn)
+            return
+        data = state.pending + chunk
+        lines = data.split(b"\n")
+        state.pending = lines.pop()
+        if b"\r" in data:
+            lines = [_strip_cr(line) for line in lines]
+        if not self._deliver(lines, state.address) or len(state.pending) >= TCP_MAX_LINE:
+            if len(state.pending) >= TCP_MAX_LINE:
+                self._count("statsd_exporter_tcp_too_long_lines_total", 1)
+            self._drop(conn)
 
     def _deliver(self, lines: list[bytes], source: Sender) -> bool:
         """Hand over complete lines; stop at the first too-long one, which closes the connection."""
@@ -214,13 +279,35 @@ class TCPListener:
             self._handle(lines, source)
         return True
 
+    def _close_idle(self, now: float) -> None:
+        for conn, state in list(self._connections.items()):
+            if now - state.last > self._idle:
+                self._count("airglow_bridge_connections_timed_out_total", 1, (("listener", "tcp"),))
+                self._drop(conn)
+
+    def _drop(self, conn: socket.socket) -> None:
+        self._connections.pop(conn, None)
+        self._selector.unregister(conn)
+        conn.close()
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._connections)
+
     def close(self) -> None:
         self._closed.set()
-        close_socket(self._sock)
-        with self._lock:
-            for conn in list(self._connections):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=2)
+        self._wake_write.send(b"x")
+        self._thread.join(timeout=5)
+        self._selector.close()
+        for sock in (self._sock, self._wake_read, self._wake_write):
+            sock.close()
+
+
+@dataclass
+class _Connection:
+    address: Sender
+    last: float
+    pending: bytes = b""
 
 
 def _strip_cr(line: bytes) -> bytes:

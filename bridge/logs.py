@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 
 
@@ -33,3 +34,15 @@ def configure(level: int, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    threading.excepthook = _log_thread_error
+
+
+def _log_thread_error(args: threading.ExceptHookArgs) -> None:
+    """An error no part of the bridge expected: one log line in the bridge's format (the traceback only
+    at debug level), never a raw traceback on stderr."""
+    if args.exc_type is SystemExit:
+        return
+    thread = args.thread.name if args.thread else "?"
+    log = logging.getLogger("bridge")
+    log.error("unexpected error in thread %s: %s: %s", thread, args.exc_type.__name__, args.exc_value)
+    log.debug("traceback", exc_info=(args.exc_type, args.exc_value, args.exc_traceback))

@@ -24,7 +24,7 @@ from bridge.registry import (
     SeriesLimitExceeded,
     TypeConflict,
 )
-from bridge.resolve import DROP, MAP, Resolution, resolve
+from bridge.resolve import DROP, EVENT_ERRORS, MAP, Resolution, resolve
 from bridge.selfmetrics import SelfMetrics
 from bridge.twins import BARE, Twins, is_twin
 
@@ -34,8 +34,10 @@ _EVENT_TYPE = {"counter": "counter", "gauge": "gauge", HISTOGRAM: "observer", SU
 _VALUE_START = frozenset(b"0123456789.+-")
 _VALUE_END = frozenset(b"0123456789.")
 _SUMMARY_INLINE_LIMIT = 2 * SUMMARY_RESERVOIR
-# Label values of airglow_bridge_series_dropped_total stay bounded under a name explosion.
-_DROPPED_NAMES_SHOWN = 1000
+# Metric names shown as label values of the drop and conflict self-metrics: bounded under a name explosion.
+_NAMES_SHOWN = 1000
+# The line cache is emptied when its keys pass this many bytes (long lines cannot make it grow unbounded).
+LINE_CACHE_BYTES = 32 * 1024 * 1024
 # Waiting twins are settled at most this often from the hot path (UDP hands over one datagram at a time).
 _SETTLE_EVERY = 0.1
 # Where a waiting bare twin's update goes: its resolution, and its series once made ([series, registry epoch]).
@@ -66,9 +68,11 @@ class Pipeline:
         self._clock = clock
         self._cache: dict[bytes, tuple] = {}
         self._cache_limit = line_cache_size
+        self._cache_bytes = 0
         self.lines = 0
         self.batches = 0
-        self._dropped_names: set[str] = set()
+        self._dropped_names = ShownNames(_NAMES_SHOWN)
+        self._conflict_names = ShownNames(_NAMES_SHOWN)
         self.twins: Twins[Update] = Twins(self._apply_twin)
         self._epoch = 0  # moves when series expire: a twin's cached series is then looked up again
         self._settle_at = 0.0
@@ -78,7 +82,7 @@ class Pipeline:
         """Reload: one assignment, and forget every cached resolution of the old mapping."""
         with self.lock:
             self.mapper = mapper
-            self._cache = {}
+            self._forget_lines()
 
     def expire(self) -> int:
         """Apply twins whose window ended; drop expired series, and only the cached lines that pointed at them."""
@@ -210,19 +214,19 @@ class Pipeline:
                     else:
                         series.value = value
                 elif code == _HISTOGRAM:
-                    index = bisect_left(series.bounds, value)
-                    for _ in range(repeat):
-                        series.buckets[index] += 1
+                    if repeat == 1:
+                        series.buckets[bisect_left(series.bounds, value)] += 1
                         series.sum += value
                         series.count += 1
+                    else:
+                        series.observe(value, now, repeat)
                 elif code == _SUMMARY:
                     if repeat == 1 and now < series.slot_end and len(series.current) < _SUMMARY_INLINE_LIMIT:
                         series.current.append(value)
                         series.sum += value
                         series.count += 1
                     else:
-                        for _ in range(repeat):
-                            series.observe(value, now)
+                        series.observe(value, now, repeat)
                 if series is not None:
                     series.last_seen = now
                 hits[0] += 1
@@ -237,10 +241,10 @@ class Pipeline:
         applied = [self._apply(event, now, pod_deployment, sender) for event in parsed.events]
         if key is None or parsed.errors or parsed.multi_sample or not applied:
             return
-        if any(a is None or a[1] is not applied[0][1] for a in applied):
+        if len(applied) > 1 or applied[0] is None:
             return
         resolution, series = applied[0]
-        self._remember(key, parsed, resolution, series, len(applied))
+        self._remember(key, parsed, resolution, series, parsed.events[0].repeat)
 
     def _count_parse(self, parsed: ParsedLine) -> None:
         stats = self.stats
@@ -259,8 +263,9 @@ class Pipeline:
         """Apply one event to the registry; returns what a cache entry needs, None if it failed."""
         stats = self.stats
         mapper = self.mapper
+        repeat = event.repeat  # statsd_exporter counts each observation a sampled timer stands for
         if mapper.caching:
-            stats.inc("statsd_metric_mapper_cache_gets_total")
+            stats.inc("statsd_metric_mapper_cache_gets_total", (), repeat)
         hits_before = mapper.cache_hits
         identified = self.identity.apply(event, pod_deployment)
         if not self._warned_unknown_deployment and self.identity.fell_back(event, identified):
@@ -268,26 +273,35 @@ class Pipeline:
             self.identity.warn_fallback()
         resolution = resolve(identified, mapper)
         if mapper.cache_hits != hits_before:
-            stats.inc("statsd_metric_mapper_cache_hits_total")
+            stats.inc("statsd_metric_mapper_cache_hits_total", (), repeat)
         if resolution.action == DROP:
-            stats.inc("statsd_exporter_events_actions_total", (("action", DROP),))
+            stats.inc("statsd_exporter_events_actions_total", (("action", DROP),), repeat)
             return resolution, None
         if resolution.error is not None:
-            stats.inc("statsd_exporter_events_error_total", (("reason", resolution.error),))
+            errors = (
+                "statsd_exporter_events_error_total"
+                if resolution.error in EVENT_ERRORS
+                else "statsd_exporter_sample_errors_total"
+            )
+            stats.inc(errors, (("reason", resolution.error),))
             return None
         if resolution.action == MAP:
-            stats.inc("statsd_exporter_events_actions_total", (("action", MAP),))
+            stats.inc("statsd_exporter_events_actions_total", (("action", MAP),), repeat)
         else:
-            stats.inc("statsd_exporter_events_unmapped_total")
+            stats.inc("statsd_exporter_events_unmapped_total", (), repeat)
+        if resolution.twin is not None and not self.registry.labels_fit(resolution.labels.items()):
+            self._count_dropped("label_bytes", resolution.name)  # before pairing: it never holds such labels
+            return None
         if resolution.twin is not None and not self._offer_twin(resolution, sender, now):
             # Dropped as a twin, or a bare event waiting: no series now (bridge.twins decides).
-            stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),))
+            stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat)
             return resolution, None
         series = self._series(resolution, now)
         if series is None:
             return None
-        _update_series(_KIND_CODES[resolution.kind], series, resolution.value, resolution.relative, 1, now)
-        stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),))
+        code = _KIND_CODES[resolution.kind]
+        _update_series(code, series, resolution.value, resolution.relative, repeat, now)
+        stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat)
         return resolution, series
 
     def _series(self, resolution: Resolution, now: float):
@@ -305,14 +319,20 @@ class Pipeline:
         except TypeConflict:
             self.stats.inc(
                 "statsd_exporter_events_conflict_total",
-                (("metric_name", resolution.name), ("type", _EVENT_TYPE[resolution.kind])),
+                (
+                    ("metric_name", self._conflict_names.shown(resolution.name)),
+                    ("type", _EVENT_TYPE[resolution.kind]),
+                ),
             )
         except SeriesLimitExceeded as exceeded:
-            self.stats.inc(
-                "airglow_bridge_series_dropped_total",
-                (("limit", exceeded.scope), ("metric_name", self._dropped_name(resolution.name))),
-            )
+            self._count_dropped(exceeded.scope, resolution.name)
         return None
+
+    def _count_dropped(self, limit: str, name: str) -> None:
+        self.stats.inc(
+            "airglow_bridge_series_dropped_total",
+            (("limit", limit), ("metric_name", self._dropped_names.shown(name))),
+        )
 
     def _offer_twin(self, resolution: Resolution, sender: Hashable, now: float) -> bool:
         """Whether the twin counts now. Pairs on the value for counters and gauges (Airflow 2 sends zero
@@ -343,18 +363,17 @@ class Pipeline:
                 return
         _update_series(code, series, value, relative, repeat, now)
 
-    def _dropped_name(self, name: str) -> str:
-        if name in self._dropped_names or len(self._dropped_names) < _DROPPED_NAMES_SHOWN:
-            self._dropped_names.add(name)
-            return name
-        return "__other__"
+    def _forget_lines(self) -> None:
+        self._cache = {}
+        self._cache_bytes = 0
 
     def _remember(self, key: bytes, parsed: ParsedLine, resolution: Resolution, series, repeat: int) -> None:
         """Cache the line's resolution, with the increments one more such line makes."""
-        if len(self._cache) >= self._cache_limit:
-            self._cache = {}
+        if len(self._cache) >= self._cache_limit or self._cache_bytes >= LINE_CACHE_BYTES:
+            self._forget_lines()
         if parsed.divisor is None:
             return
+        self._cache_bytes += len(key)
         increments = self._increments(parsed, resolution, repeat)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
         hits = self.stats.outcome(increments)
@@ -392,6 +411,20 @@ def _update_series(code: int, series, value: float, relative: bool, repeat: int,
     elif code == _GAUGE:
         series.value = series.value + value if relative else value
     else:
-        for _ in range(repeat):
-            series.observe(value, now)
+        series.observe(value, now, repeat)
     series.last_seen = now
+
+
+class ShownNames:
+    """Metric names used as self-metric label values: the first ``limit`` as they are, later ones as
+    ``__other__``, so a flood of new names cannot grow the bridge's own metrics without bound."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._names: set[str] = set()
+
+    def shown(self, name: str) -> str:
+        if name in self._names or len(self._names) < self._limit:
+            self._names.add(name)
+            return name
+        return "__other__"

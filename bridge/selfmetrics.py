@@ -73,11 +73,29 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "which statsd_exporter was built, and the goos and goarch for the build.",
     ),
     "airglow_bridge_series": ("gauge", "Series currently held for mapped metrics."),
-    "airglow_bridge_series_limit": ("gauge", "Configured series limits (0: none), by scope."),
+    "airglow_bridge_series_limit": (
+        "gauge",
+        "Configured series limits (0: none), by scope: series in all, series per metric, label bytes per "
+        "series, estimated bytes of all series.",
+    ),
+    "airglow_bridge_series_memory_bytes": ("gauge", "Estimated memory of every series held, in bytes."),
     "airglow_bridge_series_dropped_total": (
         "counter",
-        "Samples dropped because their new series would pass a series limit, by limit and metric name "
-        "(names beyond the first 1000 are counted as __other__).",
+        "Samples dropped because their new series would pass a series limit, by limit (global, per_metric, "
+        "label_bytes, memory) and metric name (names beyond the first 1000 are counted as __other__).",
+    ),
+    "airglow_bridge_udp_kernel_drops_total": (
+        "counter",
+        "Datagrams the kernel dropped for the bridge's UDP socket because its receive buffer was full.",
+    ),
+    "airglow_bridge_connections_refused_total": (
+        "counter",
+        "Connections closed at once because the listener already had its maximum open, by listener.",
+    ),
+    "airglow_bridge_connections_timed_out_total": (
+        "counter",
+        "Connections closed because they were idle, sent a request too slowly or did not read a response "
+        "in time, by listener.",
     ),
     "airglow_bridge_twin_events_total": (
         "counter",

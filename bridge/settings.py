@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 from dataclasses import dataclass
 
@@ -17,6 +18,13 @@ from bridge.pods import PodLookupSettings
 PRESET_AIRFLOW = "airflow"
 DEFAULT_SERIES_LIMIT = 200_000
 DEFAULT_SERIES_LIMIT_PER_METRIC = 50_000
+# The one memory figure: the container limit in the manifests (docs/memory.md). The series budget is
+# SERIES_SHARE of it; the rest holds the interpreter, line and mapping caches, twins and scrapes in flight.
+DEFAULT_MEMORY_LIMIT = "512Mi"
+SERIES_SHARE = 0.4
+DEFAULT_LABEL_BYTES_LIMIT = 4096
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+_MAX_READ_BUFFER = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,11 @@ class Settings:
     log_format: str
     series_limit: int
     series_limit_per_metric: int
+    memory_limit: int
+    label_bytes_limit: int
+    tcp_max_connections: int
+    tcp_idle_timeout: float
+    web_max_connections: int
     identity: FleetIdentity
     drop_unmapped: bool
     preset: str
@@ -216,6 +229,43 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
         help="Most series of one metric name (0: no limit).",
     )
     add(
+        "--airglow.memory-limit",
+        dest="memory_limit",
+        default=os.environ.get("AIRGLOW_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT,
+        help="Memory the bridge may use, as a Kubernetes quantity (e.g. 512Mi; default $AIRGLOW_MEMORY_LIMIT, "
+        f"which the manifests set to the container's limit, or {DEFAULT_MEMORY_LIMIT}); {SERIES_SHARE * 100:.0f}%% of "
+        "it bounds the estimated memory of all series.",
+    )
+    add(
+        "--airglow.label-bytes-limit",
+        dest="label_bytes_limit",
+        type=int,
+        default=DEFAULT_LABEL_BYTES_LIMIT,
+        help="Most bytes of label names and values in one series (0: no limit); longer ones are dropped "
+        "and counted.",
+    )
+    add(
+        "--airglow.tcp-max-connections",
+        dest="tcp_max_connections",
+        type=int,
+        default=4096,
+        help="Most statsd TCP connections open at once; more are closed at once and counted.",
+    )
+    add(
+        "--airglow.tcp-idle-timeout",
+        dest="tcp_idle_timeout",
+        default="5m",
+        help="A statsd TCP connection that sends nothing for this long is closed and counted.",
+    )
+    add(
+        "--airglow.web-max-connections",
+        dest="web_max_connections",
+        type=int,
+        default=1024,
+        help="Most HTTP connections open at once; more are closed at once and counted (at most 64 of them "
+        "stream /metrics at a time; more scrapes get 503).",
+    )
+    add(
         "--airglow.deployment-label",
         dest="deployment_label",
         default="deployment",
@@ -307,32 +357,58 @@ def _preset(args: argparse.Namespace) -> str:
     return "" if args.preset == "none" else args.preset
 
 
+def parse_quantity(value: str, flag: str) -> int:
+    """A byte count as Kubernetes writes it: ``536870912``, ``512Mi``, ``1Gi``, ``500M``."""
+    match = re.fullmatch(r"(\d+)([kMG]i?|Ki)?", value.strip())
+    if not match or (match.group(2) or "") not in _UNITS:
+        raise ConfigError(flag, 0, f"not a byte quantity: {value!r} (e.g. 512Mi)")
+    return int(match.group(1)) * _UNITS[match.group(2) or ""]
+
+
+def _duration(value: str, flag: str) -> float:
+    try:
+        seconds = parse_go_duration(value)
+    except ValueError as exc:
+        raise ConfigError(flag, 0, str(exc)) from exc
+    if seconds <= 0:
+        raise ConfigError(flag, 0, "must be more than 0")
+    return seconds
+
+
+def _check_ranges(args: argparse.Namespace) -> None:
+    for flag, value, low, high in (
+        ("--airglow.series-limit", args.series_limit, 0, None),
+        ("--airglow.series-limit-per-metric", args.series_limit_per_metric, 0, None),
+        ("--airglow.label-bytes-limit", args.label_bytes_limit, 0, None),
+        ("--statsd.cache-size", args.cache_size, 0, None),
+        ("--statsd.read-buffer", args.read_buffer, 0, _MAX_READ_BUFFER),
+        ("--statsd.udp-packet-queue-size", args.udp_packet_queue_size, 1, None),
+        ("--statsd.relay.packet-length", args.relay_packet_length, 1, 65507),
+        ("--statsd.event-queue-size", args.event_queue_size, 1, None),
+        ("--statsd.event-flush-threshold", args.event_flush_threshold, 1, None),
+        ("--airglow.tcp-max-connections", args.tcp_max_connections, 1, None),
+        ("--airglow.web-max-connections", args.web_max_connections, 1, None),
+    ):
+        if value < low or (high is not None and value > high):
+            limit = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ConfigError(flag, 0, f"must be {limit}, not {value}")
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Validate every flag once; a bad one is a ConfigError naming it."""
     if not args.telemetry_path.startswith("/"):
         raise ConfigError("--web.telemetry-path", 0, "must start with /")
+    _check_ranges(args)
     try:
         mode = int(args.unixsocket_mode, 8)
     except ValueError as exc:
         raise ConfigError(
             "--statsd.unixsocket-mode", 0, f"not an octal mode: {args.unixsocket_mode!r}"
         ) from exc
-    try:
-        parse_go_duration(args.event_flush_interval)
-    except ValueError as exc:
-        raise ConfigError("--statsd.event-flush-interval", 0, str(exc)) from exc
-    for flag, value in (
-        ("--airglow.series-limit", args.series_limit),
-        ("--airglow.series-limit-per-metric", args.series_limit_per_metric),
-    ):
-        if value < 0:
-            raise ConfigError(flag, 0, "must be 0 (no limit) or more")
-    for flag, value in (
-        ("--statsd.udp-packet-queue-size", args.udp_packet_queue_size),
-        ("--statsd.relay.packet-length", args.relay_packet_length),
-    ):
-        if value < 1:
-            raise ConfigError(flag, 0, "must be at least 1")
+    _duration(args.event_flush_interval, "--statsd.event-flush-interval")
+    memory_limit = parse_quantity(args.memory_limit, "--airglow.memory-limit")
+    if memory_limit < 64 * 2**20:
+        raise ConfigError("--airglow.memory-limit", 0, "must be at least 64Mi")
     settings = Settings(
         web_listen=parse_address(args.web_listen, "--web.listen-address"),
         telemetry_path=args.telemetry_path,
@@ -364,6 +440,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         series_limit=args.series_limit,
         series_limit_per_metric=args.series_limit_per_metric,
+        memory_limit=memory_limit,
+        label_bytes_limit=args.label_bytes_limit,
+        tcp_max_connections=args.tcp_max_connections,
+        tcp_idle_timeout=_duration(args.tcp_idle_timeout, "--airglow.tcp-idle-timeout"),
+        web_max_connections=args.web_max_connections,
         identity=_identity(args),
         drop_unmapped=args.unmapped == "drop",
         preset=_preset(args),

@@ -59,6 +59,10 @@ def drops() -> Section:
                     "{{instance}} udp queue full",
                 ),
                 Query(
+                    q.rate("airglow_bridge_udp_kernel_drops_total", group=INSTANCE),
+                    "{{instance}} udp receive buffer full (kernel)",
+                ),
+                Query(
                     q.rate("statsd_exporter_tcp_too_long_lines_total", group=INSTANCE),
                     "{{instance}} tcp line too long",
                 ),

@@ -139,16 +139,21 @@ def task_alerts() -> list[Alert]:
 def bridge_alerts() -> list[Alert]:
     # One "or" per counter: rate() over a {__name__=~...} selector would give series with equal label sets.
     dropped = " or ".join(
-        f"(sum by (instance, job) (rate(statsd_exporter_{counter}_total[5m])) > 0)"
-        for counter in ("sample_errors", "udp_packet_drops", "tcp_too_long_lines")
+        f"(sum by (instance, job) (rate({counter}[5m])) > 0)"
+        for counter in (
+            "statsd_exporter_sample_errors_total",
+            "statsd_exporter_udp_packet_drops_total",
+            "airglow_bridge_udp_kernel_drops_total",
+            "statsd_exporter_tcp_too_long_lines_total",
+        )
     )
     return [
         Alert(
             "AirglowBridgeDroppingLines",
             dropped,
             "Bridge {{ $labels.instance }} is dropping statsd lines",
-            "Malformed lines, a full UDP queue or over-long TCP lines; see statsd_exporter_sample_errors_total"
-            " by reason on the bridge dashboard.",
+            "Malformed lines, a full UDP queue or receive buffer (raise --statsd.read-buffer) or over-long TCP "
+            "lines; see statsd_exporter_sample_errors_total by reason on the bridge dashboard.",
             for_="10m",
         ),
         Alert(

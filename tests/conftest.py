@@ -102,6 +102,14 @@ class BridgeProcess:
     def value(self, name: str, **labels: str) -> float | None:
         return self.samples().get((name, tuple(sorted(labels.items()))))
 
+    def exposed(self, sample: str) -> float:
+        """One sample by its exposed text (``name`` or ``name{label="v"}``), found without parsing the whole
+        exposition (which may be 100 MB); 0 when absent."""
+        status, body, _ = http_get(self.url + "/metrics")
+        assert status == 200, status
+        match = re.search(rb"^%s (\S+)$" % re.escape(sample.encode()), body, re.MULTILINE)
+        return float(match.group(1)) if match else 0.0
+
     def send_udp(self, payload: bytes) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(payload, ("127.0.0.1", self.statsd_port))

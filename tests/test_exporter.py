@@ -11,7 +11,7 @@ from bridge.exposition import render
 from bridge.line import ParserOptions
 from bridge.mapping import Mapper, parse_mapping_yaml
 from bridge.pipeline import Pipeline
-from bridge.registry import Registry
+from bridge.registry import Limits, Registry, series_cost
 from bridge.selfmetrics import SelfMetrics
 
 
@@ -320,3 +320,40 @@ def test_expiry_forgets_only_the_cached_lines_of_expired_series() -> None:
     assert [key for key in pipeline._cache] == [b"long|g"]  # the hot path stays warm for live series
     send(pipeline, "long:3|g", "short.a:4|g")
     assert samples(pipeline)[("long", ())] == 3 and samples(pipeline)[("short", ())] == 4
+
+
+def test_exposed_names_are_claimed_until_the_family_expires() -> None:
+    """``x`` and ``x_total`` counters would share an OpenMetrics family: the second is a conflict, until the
+    first expires and frees its names; the estimated memory follows the series held."""
+    clock = Clock()
+    pipeline = make_pipeline("defaults:\n  ttl: 10s\n", clock)
+    send(pipeline, "x:1|c")
+    memory = pipeline.registry.memory
+    assert memory > 0
+    send(pipeline, "x_total:1|c")
+    got = parse_exposition(scrape(pipeline))
+    assert ("x_total", ()) not in got
+    assert (
+        got[("statsd_exporter_events_conflict_total", (("metric_name", "x_total"), ("type", "counter")))] == 1
+    )
+    clock.now += 11
+    pipeline.expire()
+    assert pipeline.registry.memory == 0
+    send(pipeline, "x_total:1|c")
+    assert parse_exposition(scrape(pipeline))[("x_total", ())] == 1
+
+
+def test_memory_and_label_byte_limits_drop_new_series_and_count_them() -> None:
+    pipeline = Pipeline(
+        ParserOptions(),
+        Mapper(parse_mapping_yaml("mappings: []")),
+        Registry(Limits(label_bytes=20, memory_bytes=3 * series_cost("counter", (("id", "s0"),)))),
+        SelfMetrics(),
+        clock=Clock(),
+    )
+    send(pipeline, *[f"c:1|c|#id:s{i}" for i in range(5)], "c:1|c|#id:" + "v" * 30)
+    got = parse_exposition(scrape(pipeline))
+    assert sum(1 for name, _ in got if name == "c") == 3
+    dropped = "airglow_bridge_series_dropped_total"
+    assert got[(dropped, (("limit", "memory"), ("metric_name", "c")))] == 2
+    assert got[(dropped, (("limit", "label_bytes"), ("metric_name", "c")))] == 1

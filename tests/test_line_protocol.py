@@ -20,6 +20,7 @@ def _events(parsed) -> list[dict]:
     return [
         {"kind": e.kind, "name": e.name, "value": e.value, "labels": e.labels, "relative": e.relative}
         for e in parsed.events
+        for _ in range(e.repeat)  # a sampled timer's event stands for 1 / rate observations
     ]
 
 
@@ -81,6 +82,10 @@ def test_every_sample_is_counted_once_as_event_source_or_error() -> None:
         ("foo:1|s", [], ["illegal_event"]),
         ("foo:1|s|@0.1", [], ["illegal_event"]),
         ("foo:1|c|T12345", [("counter", 1.0)], []),
+        # one event however low the rate, up to a documented maximum repeat
+        ("foo:10|ms|@0.000001", [("observer", 0.01)] * 1_000_000, []),
+        ("foo:10|ms|@0.0000001", [], ["sample_rate_too_low"]),
+        ("foo:10|ms|@1e-320", [], ["sample_rate_too_low"]),
         # a trailing ":" starts a second (empty) sample, as in statsd_exporter
         ("foo:1|c|c:", [], ["malformed_container_id", "malformed_component"]),
     ],
@@ -88,8 +93,9 @@ def test_every_sample_is_counted_once_as_event_source_or_error() -> None:
 )
 def test_sampling_units_and_suffixes(line: str, events: list, errors: list) -> None:
     parsed = parse_line(line.encode(), ParserOptions())
-    assert [e.kind for e in parsed.events] == [kind for kind, _ in events]
-    assert [e.value for e in parsed.events] == pytest.approx([value for _, value in events])
+    observed = [(e.kind, e.value) for e in parsed.events for _ in range(e.repeat)]
+    assert [kind for kind, _ in observed] == [kind for kind, _ in events]
+    assert [value for _, value in observed] == pytest.approx([value for _, value in events])
     assert parsed.errors == errors
 
 

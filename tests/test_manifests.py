@@ -169,6 +169,54 @@ def test_bridge_objects_have_the_shape_the_issue_asks_for() -> None:
         assert not any("lifecycle" in arg for arg in bridge.args), f"{name}: lifecycle endpoints stay off"
 
 
+def test_every_bridge_sizes_itself_from_its_container_memory_limit() -> None:
+    """The one memory figure (docs/memory.md): the container limit, handed to the bridge by the downward API."""
+    for name, bridge in overlay_bridges():
+        env = {item["name"]: item for item in bridge.container.get("env", [])}
+        source = env["AIRGLOW_MEMORY_LIMIT"]["valueFrom"]["resourceFieldRef"]
+        assert source == {"containerName": bridge.container["name"], "resource": "limits.memory"}, name
+        assert bridge.container["resources"]["limits"]["memory"] == "512Mi", name
+        assert not any(arg.startswith("--airglow.memory-limit") for arg in bridge.args), name
+
+
+def test_every_layout_admits_statsd_from_airflow_namespaces_and_metrics_from_prometheus_only() -> None:
+    for overlay in OVERLAYS:
+        objects = build(overlay)
+        pods = {
+            (
+                obj["metadata"].get("namespace"),
+                obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"],
+            )
+            for obj in objects
+            if obj["kind"] in ("Deployment", "DaemonSet") and obj["metadata"]["name"] == "airglow-bridge"
+        }
+        policies = [obj for obj in objects if obj["kind"] == "NetworkPolicy"]
+        covered = {
+            (
+                p["metadata"].get("namespace"),
+                p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+            )
+            for p in policies
+        }
+        assert pods and pods <= covered, overlay.name
+        for policy in policies:
+            assert policy["spec"]["policyTypes"] == ["Ingress"]
+            rules = {
+                tuple(sorted((port["port"], port["protocol"]) for port in rule["ports"])): rule["from"]
+                for rule in policy["spec"]["ingress"]
+            }
+            assert set(rules) == {((9125, "TCP"), (9125, "UDP")), ((9102, "TCP"),)}, overlay.name
+            assert rules[((9125, "TCP"), (9125, "UDP"))] == [
+                {"namespaceSelector": {"matchLabels": {"airglow.io/statsd-sender": "true"}}}
+            ]
+            assert rules[((9102, "TCP"),)] == [
+                {
+                    "namespaceSelector": {"matchLabels": {"airglow.io/prometheus": "true"}},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                }
+            ]
+
+
 def test_service_accounts_and_rbac_exist_only_with_sender_pod_lookup() -> None:
     for overlay in OVERLAYS:
         objects = build(overlay)

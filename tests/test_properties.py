@@ -105,3 +105,54 @@ AIRFLOW_LINES = [
 @given(st.lists(st.sampled_from(AIRFLOW_LINES) | mutated_lines(), min_size=1, max_size=20))
 def test_line_cache_never_changes_the_outcome_with_the_airflow_preset(lines: list[bytes]) -> None:
     assert_cache_changes_nothing(preset_pipeline, lines)
+
+
+HOSTILE_NAMES = [
+    "",
+    "_total",
+    "x",
+    "x_total",
+    "y",
+    "y_count",
+    "y_sum",
+    "y_bucket",
+    "9a",
+    "a.b-c",
+    "ünï",
+    "__x",
+    "statsd_exporter_lines_total",
+    "process_open_fds",
+    "go_x",
+    "airglow_x",
+    "h.q",
+]
+HOSTILE_TAGS = ["", "|#le:1", "|#quantile:0.5", "|#__name__:x", "|#__a:1", "|#a:1", "|#b-c:2", '|#a:"\\\n']
+HOSTILE_VALUES = ["1", "-1", "NaN", "+Inf", "-Inf", "1e308", "0.5"]
+HOSTILE_SUFFIXES = ["c", "g", "ms", "h", "ms|@0.5", "ms|@0.0000001", "c|@0.1"]
+
+
+@st.composite
+def hostile_lines(draw) -> bytes:
+    name = draw(st.sampled_from(HOSTILE_NAMES)) + draw(st.sampled_from(["", ",k=v", ",le=1", "[__q=1]"]))
+    value, kind = draw(st.sampled_from(HOSTILE_VALUES)), draw(st.sampled_from(HOSTILE_SUFFIXES))
+    return f"{name}:{value}|{kind}{draw(st.sampled_from(HOSTILE_TAGS))}".encode()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(hostile_lines(), min_size=1, max_size=30), st.sampled_from(["summary", "histogram"]))
+def test_whatever_arrives_both_exposition_formats_parse_strictly(lines: list[bytes], observer: str) -> None:
+    """client_python's parsers reject duplicate families, reserved labels, bad names and (OpenMetrics)
+    NaN counters and sums: the bridge's exposition must pass both, with its own metrics beside the mapped ones."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+    pipeline = make_pipeline(f"defaults:\n  observer_type: {observer}\nmappings:\n- match: h.q\n  name: hq\n")
+    pipeline.process(lines)
+    for openmetrics, parse in ((False, parse_text), (True, parse_openmetrics)):
+        families = pipeline.registry.collect(0.0) + pipeline.stats.collect({})
+        text = render(families, openmetrics).decode()
+        parsed = list(parse(text))
+        names = [family.name for family in parsed]
+        assert len(names) == len(set(names)), text
+        sample_names = [(s.name, tuple(sorted(s.labels.items()))) for f in parsed for s in f.samples]
+        assert len(sample_names) == len(set(sample_names)), text

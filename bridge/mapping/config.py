@@ -15,6 +15,7 @@ from bridge.errors import ConfigError
 from bridge.gofloat import parse_float
 from bridge.mapping.durations import parse_go_duration
 from bridge.mapping.regex import compile_regex
+from bridge.names import label_names_error
 
 COUNTER, GAUGE, OBSERVER = "counter", "gauge", "observer"
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -57,6 +58,18 @@ _SUMMARY_KEYS = {"quantiles", "max_age", "age_buckets", "buf_cap"}
 _QUANTILE_KEYS = {"quantile", "error"}
 _AIRGLOW_KEYS = {"twin", "dogstatsd_scale", "unescape_ids"}
 _TWIN_KEYS = {"tagged", "legacy"}
+# Bounds that make a hostile or broken mapping file fail fast (statsd_exporter's own files are far smaller).
+MAX_MAPPING_BYTES = 4 * 2**20
+MAX_YAML_DEPTH = 64
+MAX_YAML_ALIASES = 10_000
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_OPENING_TOKENS = (
+    yaml.BlockMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.FlowSequenceStartToken,
+)
+_CLOSING_TOKENS = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 _TEMPLATE_FIELD = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 
 
@@ -149,18 +162,24 @@ def merge_configs(configs: list[MappingConfig]) -> MappingConfig:
 def load_mapping_file(path: str | Path) -> MappingConfig:
     """Read and validate a mapping file; every problem is a ConfigError naming the file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), 0, f"cannot read mapping file: {exc}") from exc
+        with open(path, "rb") as file:
+            data = file.read(MAX_MAPPING_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(str(path), 0, f"cannot read mapping file: {exc.strerror or exc}") from exc
+    if len(data) > MAX_MAPPING_BYTES:
+        raise ConfigError(str(path), 0, f"mapping file larger than {MAX_MAPPING_BYTES // 2**20} MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(str(path), line, "not UTF-8 text") from exc
     return parse_mapping_yaml(text, str(path))
 
 
 def parse_mapping_yaml(text: str, source: str = "<mapping>") -> MappingConfig:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
-        raise ConfigError(source, line, f"invalid YAML: {exc.problem}") from exc
+    if len(text) > MAX_MAPPING_BYTES:
+        raise ConfigError(source, 0, f"mapping larger than {MAX_MAPPING_BYTES // 2**20} MiB")
+    root = _compose(text, source)
     reader = _Reader(source)
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null")):
         return MappingConfig(source)
@@ -171,6 +190,38 @@ def parse_mapping_yaml(text: str, source: str = "<mapping>") -> MappingConfig:
         for index, node in enumerate(reader.sequence(top["mappings"], "mappings")):
             rules.append(reader.rule(index, node, defaults))
     return MappingConfig(source, defaults, tuple(rules))
+
+
+def _compose(text: str, source: str) -> yaml.Node | None:
+    """The YAML node tree; nesting and aliases are checked on the token stream first, since composing
+    recurses per level and a deep or alias-heavy file must fail fast, with its line, not exhaust the stack."""
+    try:
+        depth = aliases = 0
+        for token in yaml.scan(text, Loader=_LOADER):
+            if isinstance(token, _OPENING_TOKENS):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise ConfigError(
+                        source, token.start_mark.line + 1, f"nested deeper than {MAX_YAML_DEPTH}"
+                    )
+            elif isinstance(token, _CLOSING_TOKENS):
+                depth -= 1
+            elif isinstance(token, yaml.AliasToken):
+                aliases += 1
+                if aliases > MAX_YAML_ALIASES:
+                    raise ConfigError(
+                        source, token.start_mark.line + 1, f"more than {MAX_YAML_ALIASES} aliases"
+                    )
+        return yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ConfigError(source, mark.line + 1 if mark else 0, f"invalid YAML: {exc.problem}") from exc
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise ConfigError(source, line, f"invalid YAML: character {char!r} is not allowed") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, 0, f"invalid YAML: {exc}") from exc
 
 
 class _Reader:
@@ -226,7 +277,7 @@ class _Reader:
     def number(self, node: yaml.Node, where: str) -> float:
         """YAML 1.1 reads ``1e-6`` as a string; Go's yaml.v2 reads it as a number, and so do we."""
         value = self.scalar(node, where)
-        if isinstance(value, str) and node.style is None:
+        if isinstance(value, str) and not node.style:
             try:
                 return parse_float(value)
             except ValueError:
@@ -411,6 +462,8 @@ class _Reader:
             key = str(key_node.value)
             if not _LABEL_NAME.match(key):
                 raise self.fail(key_node, f"invalid label key: {key}")
+            if label_names_error({key: ""}):
+                raise self.fail(key_node, f"label {key} is reserved (__*, le and quantile are Prometheus')")
             if key in labels:
                 raise self.fail(key_node, f"label {key} set twice")
             labels[key] = self.string(value_node, f"label {key}")
