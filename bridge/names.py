@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _VALID = re.compile(r"[A-Za-z0-9_]*\Z", re.ASCII)
 
@@ -57,6 +58,16 @@ def exposed_names(name: str, kind: str) -> tuple[str, ...]:
 
 def metric_name_error(name: str, kind: str) -> str | None:
     """Why a family of this name and type cannot be exposed (a sample error reason), or None."""
+    return _cached_name_error(name, kind) if len(name) <= _CACHED_BYTES else _name_error(name, kind)
+
+
+def label_names_error(labels: dict[str, str]) -> str | None:
+    """Why these label names cannot be exposed (a sample error reason), or None."""
+    names = tuple(labels)
+    return _cached_labels_error(names) if sum(map(len, names)) <= _CACHED_BYTES else _labels_error(names)
+
+
+def _name_error(name: str, kind: str) -> str | None:
     if not name:
         return "empty_metric_name"
     names = exposed_names(name, kind)
@@ -67,11 +78,17 @@ def metric_name_error(name: str, kind: str) -> str | None:
     return None
 
 
-def label_names_error(labels: dict[str, str]) -> str | None:
-    """Why these label names cannot be exposed (a sample error reason), or None."""
-    for key in labels:
+def _labels_error(names: tuple[str, ...]) -> str | None:
+    for key in names:
         if not _LABEL_NAME.match(key):
             return "invalid_label_name"
         if key.startswith("__") or key in _SAMPLE_LABELS:
             return "reserved_label_name"
     return None
+
+
+# Every new series of a known metric asks again: short names are answered from a cache (long ones, which
+# only a hostile sender makes, are checked each time rather than kept).
+_CACHED_BYTES = 256
+_cached_name_error = lru_cache(maxsize=4096)(_name_error)
+_cached_labels_error = lru_cache(maxsize=4096)(_labels_error)
