@@ -7,7 +7,6 @@ non-finite values): the target stays up, every scrape parses in both formats, ev
 
 from __future__ import annotations
 
-import random
 import socket
 import subprocess
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import http_get, parse_exposition, require_binary, wait_until
+from hostile_lines import fuzz_lines
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
@@ -64,40 +64,6 @@ COLLISIONS = [
     "hist.a:1|ms",
     "hist_bucket:1|g",
 ]
-
-NAMES = [
-    "",
-    "_total",
-    "x",
-    "x_total",
-    "y",
-    "y_count",
-    "hist.a",
-    "hh",
-    "kept.a",
-    "9lead",
-    "a.b-c",
-    "ünï",
-    "statsd_exporter_events_total",
-    "process_open_fds",
-    "__name",
-    "go_goroutines",
-    "airglow_x",
-    "ok",
-]
-TAGS = ["", "|#le:1", "|#quantile:0.5", "|#__name__:x", "|#__a:1", "|#a:1", "|#b-c:2", "|#a:1,a:2", "|#:x"]
-NAME_TAGS = ["", ",k=v", ",le=1", "[k=v]", "#k=v", ",__name__=y"]
-TYPES = ["c", "g", "ms", "h", "s", "d", "x"]
-VALUES = ["1", "-1", "0.5", "NaN", "+Inf", "-Inf", "1e308", "x", ""]
-RATES = ["", "|@1", "|@0.5", "|@0.0000001", "|@0.000001", "|@1e-300", "|@0", "|@x", "|@-1"]
-
-
-def fuzz_lines(count: int, seed: int = 15) -> list[str]:
-    pick = random.Random(seed).choice
-    return [
-        f"{pick(NAMES)}{pick(NAME_TAGS)}:{pick(VALUES)}|{pick(TYPES)}{pick(RATES)}{pick(TAGS)}"
-        for _ in range(count)
-    ]
 
 
 def send_tcp(port: int, lines: list[str]) -> None:
@@ -273,6 +239,15 @@ def test_memory_under_the_manifests_limit_with_default_flags(bridge_factory, tmp
         bridge.stop()
 
 
+def wait_http_timeouts(bridge, count: int, timeout: float) -> None:
+    wait_until(
+        lambda: bridge.exposed('airglow_bridge_connections_timed_out_total{listener="http"}') >= count,
+        timeout=timeout,
+        interval=1,
+        what=f"{count} HTTP connections timed out",
+    )
+
+
 def test_clients_that_do_not_read_cannot_hold_memory_or_starve_scrapes(bridge_factory) -> None:
     bridge = bridge_factory("--airglow.deployment=test", udp=False)
     tasks = 30_000
@@ -299,12 +274,7 @@ def test_clients_that_do_not_read_cannot_hold_memory_or_starve_scrapes(bridge_fa
         )
         assert peak < MANIFEST_LIMIT_MIB
         # The write deadline (30 s) drops them, counted.
-        wait_until(
-            lambda: bridge.exposed('airglow_bridge_connections_timed_out_total{listener="http"}') >= 50,
-            timeout=90,
-            interval=1,
-            what="stalled scrapers timed out",
-        )
+        wait_http_timeouts(bridge, 50, timeout=90)
     finally:
         for sock in stalled:
             sock.close()
@@ -443,12 +413,7 @@ def test_idle_connections_and_slowloris_cost_no_threads(bridge_factory) -> None:
             elapsed, status, _ = timed_get(bridge.url + "/metrics")
             assert status == 200 and elapsed < 1.0, elapsed
         # The slow heads are cut at the 10 s head deadline and counted.
-        wait_until(
-            lambda: bridge.value("airglow_bridge_connections_timed_out_total", listener="http") >= 200,
-            timeout=60,
-            interval=1,
-            what="slowloris connections timed out",
-        )
+        wait_http_timeouts(bridge, 200, timeout=60)
     finally:
         for sock in idle:
             sock.close()

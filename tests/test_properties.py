@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hostile_lines import NAME_TAGS, NAMES, RATES, TAGS, TYPES, VALUES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_airflow_preset import preset_pipeline
@@ -107,35 +108,10 @@ def test_line_cache_never_changes_the_outcome_with_the_airflow_preset(lines: lis
     assert_cache_changes_nothing(preset_pipeline, lines)
 
 
-HOSTILE_NAMES = [
-    "",
-    "_total",
-    "x",
-    "x_total",
-    "y",
-    "y_count",
-    "y_sum",
-    "y_bucket",
-    "9a",
-    "a.b-c",
-    "ünï",
-    "__x",
-    "statsd_exporter_lines_total",
-    "process_open_fds",
-    "go_x",
-    "airglow_x",
-    "h.q",
-]
-HOSTILE_TAGS = ["", "|#le:1", "|#quantile:0.5", "|#__name__:x", "|#__a:1", "|#a:1", "|#b-c:2", '|#a:"\\\n']
-HOSTILE_VALUES = ["1", "-1", "NaN", "+Inf", "-Inf", "1e308", "0.5"]
-HOSTILE_SUFFIXES = ["c", "g", "ms", "h", "ms|@0.5", "ms|@0.0000001", "c|@0.1"]
-
-
 @st.composite
 def hostile_lines(draw) -> bytes:
-    name = draw(st.sampled_from(HOSTILE_NAMES)) + draw(st.sampled_from(["", ",k=v", ",le=1", "[__q=1]"]))
-    value, kind = draw(st.sampled_from(HOSTILE_VALUES)), draw(st.sampled_from(HOSTILE_SUFFIXES))
-    return f"{name}:{value}|{kind}{draw(st.sampled_from(HOSTILE_TAGS))}".encode()
+    parts = [draw(st.sampled_from(choices)) for choices in (NAMES, NAME_TAGS, VALUES, TYPES, RATES, TAGS)]
+    return "{}{}:{}|{}{}{}".format(*parts).encode()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -146,7 +122,9 @@ def test_whatever_arrives_both_exposition_formats_parse_strictly(lines: list[byt
     from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
     from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-    pipeline = make_pipeline(f"defaults:\n  observer_type: {observer}\nmappings:\n- match: h.q\n  name: hq\n")
+    pipeline = make_pipeline(
+        f"defaults:\n  observer_type: {observer}\nmappings:\n- match: hist.*\n  name: hist\n"
+    )
     pipeline.process(lines)
     for openmetrics, parse in ((False, parse_text), (True, parse_openmetrics)):
         families = pipeline.registry.collect(0.0) + pipeline.stats.collect({})

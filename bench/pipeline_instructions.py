@@ -1,0 +1,103 @@
+"""Instructions per line of the bridge's pipeline: a figure that does not move on a noisy machine.
+
+Runs the throughput benchmark's Airflow traffic (bench/bridge_throughput.py's per-sender streams: the
+real capture plus DogStatsD twins) through the pipeline of the checkout at ``--root`` with the built-in
+preset, in batches of ``--batch`` lines per sender (1000: a TCP read; 1: one line per UDP datagram, as
+Airflow sends), under ``valgrind --tool=callgrind`` at two sizes. The difference divided by the extra
+lines is the pipeline's instructions per line, start-up and traffic generation cancelled out. Compare two
+checkouts (e.g. a ``git worktree`` of an older commit) in one run:
+
+    python bench/pipeline_instructions.py --root /tmp/before --root . [--lines 100000] [--batch 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def run_pipeline(lines: int, batch: int) -> None:
+    """In the checkout on sys.path: the preset pipeline over the benchmark's streams."""
+    sys.path.insert(0, str(HERE))
+    from bridge_throughput import airflow_streams
+
+    from bridge.app import load_preset
+    from bridge.fleet import FleetIdentity
+    from bridge.line import ParserOptions
+    from bridge.mapping import Mapper
+    from bridge.pipeline import Pipeline
+    from bridge.registry import Registry
+    from bridge.selfmetrics import SelfMetrics
+
+    streams = airflow_streams(lines)
+    mapper = Mapper(load_preset("airflow"), 1000, "lru", False)
+    pipeline = Pipeline(
+        ParserOptions(), mapper, Registry(), SelfMetrics(), FleetIdentity("deployment", "unknown", True)
+    )
+    per_sender = "sender" in inspect.signature(pipeline.process).parameters  # older checkouts pair nothing
+    for number, stream in enumerate(streams):
+        sender = ("10.0.0.1", 1000 + number)
+        for start in range(0, len(stream), batch):
+            chunk = stream[start : start + batch]
+            if per_sender:
+                pipeline.process(chunk, None, sender)
+            else:
+                pipeline.process(chunk, None)
+
+
+def instructions(root: Path, lines: int, batch: int) -> int:
+    python = os.path.realpath(sys.executable)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        result = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                python,
+                __file__,
+                "--inner",
+                str(lines),
+                str(batch),
+            ],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return int(re.search(r"Collected : (\d+)", result.stderr).group(1))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--inner"]:
+        run_pipeline(int(sys.argv[2]), int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--root", action="append", type=Path, required=True, help="a checkout (repeatable)")
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    figures = {}
+    for root in args.root:
+        small = instructions(root.resolve(), args.lines, args.batch)
+        large = instructions(root.resolve(), 2 * args.lines, args.batch)
+        figures[root] = (large - small) / args.lines
+        print(f"{root}: {figures[root]:,.0f} instructions per line (batches of {args.batch})", flush=True)
+    first = figures[args.root[0]]
+    for root, figure in figures.items():
+        print(f"{root}: {figure / first:.3f} x {args.root[0]}")
+
+
+if __name__ == "__main__":
+    main()
