@@ -357,3 +357,16 @@ def test_memory_and_label_byte_limits_drop_new_series_and_count_them() -> None:
     dropped = "airglow_bridge_series_dropped_total"
     assert got[(dropped, (("limit", "memory"), ("metric_name", "c")))] == 2
     assert got[(dropped, (("limit", "label_bytes"), ("metric_name", "c")))] == 1
+
+
+def test_conflict_and_drop_counters_name_at_most_a_thousand_metrics() -> None:
+    """Churn through conflicting names cannot grow the bridge's own metrics without bound."""
+    pipeline = make_pipeline()
+    send(pipeline, *[f"m{i}:1|c" for i in range(1500)], *[f"m{i}:1|g" for i in range(1500)])
+    got = parse_exposition(scrape(pipeline))
+    named = {
+        dict(labels)["metric_name"] for name, labels in got if name == "statsd_exporter_events_conflict_total"
+    }
+    assert len(named) == 1001 and "__other__" in named
+    total = sum(v for (name, _), v in got.items() if name == "statsd_exporter_events_conflict_total")
+    assert total == 1500
