@@ -217,12 +217,12 @@ class Bridge:
         under the lock, so ingestion goes on during a scrape and no response is held whole."""
         pipeline = self.pipeline
         registry = pipeline.registry
+        kernel = self._kernel_gauges()  # file reads, kept out of the lock
         with pipeline.lock:
             now = time.time()
             pipeline.settle_twins(now)
-            own = {
-                f.name: f for f in self.stats.collect(self._gauges(), cache_metrics=pipeline.mapper.caching)
-            }
+            gauges = {**self._gauges(), **kernel}
+            own = {f.name: f for f in self.stats.collect(gauges, cache_metrics=pipeline.mapper.caching)}
             plan = sorted([*own, *registry.families])
         parts: list[str] = []
         size = 0
@@ -279,11 +279,12 @@ class Bridge:
                 gauges[("statsd_exporter_metrics_total", (("type", kind),))] = float(created)
         if mapper.caching:
             gauges[("statsd_metric_mapper_cache_length", ())] = float(mapper.cache_length)
-        if self._udp is not None:
-            drops = kernel_udp_drops(self._udp)
-            if drops is not None:
-                gauges[("airglow_bridge_udp_kernel_drops_total", ())] = float(drops)
         return gauges
+
+    def _kernel_gauges(self) -> dict:
+        """What the kernel counts for the bridge's sockets (read from /proc, outside the lock)."""
+        drops = kernel_udp_drops(self._udp) if self._udp is not None else None
+        return {} if drops is None else {("airglow_bridge_udp_kernel_drops_total", ()): float(drops)}
 
     def stop(self) -> None:
         self._ready = False
