@@ -9,6 +9,9 @@ run to give a machine-independent ratio.
     python bench/bridge_throughput.py [--lines 1000000] [--udp-rate 50000] [--repeat 3] [--preset]
                                       [--workload fleet --deployments 20]
 
+``--root`` (repeatable) measures several checkouts in one run, alternating, and prints each figure's ratio
+to the first: ``--root /tmp/before --root .`` compares a change with a ``git worktree`` of an older commit.
+
 ``--workload fleet`` replays the fleet simulator's traffic instead (``airglow-simulate``'s model, formatted
 by the real ``statsd`` client as the simulator sends it: deployment prefixes, InfluxDB tags, legacy twins).
 """
@@ -16,13 +19,16 @@ by the real ``statsd`` client as the simulator sends it: deployment prefixes, In
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -201,21 +207,38 @@ def send_udp_paced(
             sock.close()
 
 
-def start_bridge(preset: bool) -> tuple[subprocess.Popen, int, int]:
+def checkout(root: Path) -> tuple[str, dict[str, str]]:
+    """The bridge package of the checkout at ``root`` and the environment that imports it from there.
+
+    Checkouts since the ``airglow`` package are imported through a folder of links (``airglow/bridge`` ->
+    ``root/bridge``, ...) put first on the path, ahead of any installed Airglow; older ones as ``bridge``."""
+    if "from airglow." not in (root / "bridge" / "cli.py").read_text():
+        return "bridge", {**os.environ, "PYTHONPATH": str(root)}
+    links = Path(tempfile.mkdtemp(prefix="airglow-checkout-"))
+    atexit.register(shutil.rmtree, links, ignore_errors=True)
+    (links / "airglow").mkdir()
+    for part in ("bridge", "dashboards", "log_handlers"):
+        (links / "airglow" / part).symlink_to(root / part)
+    return "airglow.bridge", {**os.environ, "PYTHONPATH": str(links)}
+
+
+def start_bridge(preset: bool, root: Path = ROOT) -> tuple[subprocess.Popen, int, int]:
     http, statsd = free_port(), free_port()
     mapping = [] if preset else [f"--statsd.mapping-config={DATA / 'airflow_chart_statsd_mappings.yml'}"]
+    package, env = checkout(root)
     bridge = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "bridge",
+            package,
             f"--web.listen-address=127.0.0.1:{http}",
             f"--statsd.listen-udp=127.0.0.1:{statsd}",
             f"--statsd.listen-tcp=127.0.0.1:{statsd}",
             "--statsd.read-buffer=8388608",
             *mapping,
         ],
-        cwd=ROOT,
+        cwd=root,
+        env=env,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
@@ -233,9 +256,9 @@ def stop(bridge: subprocess.Popen) -> None:
     bridge.wait(timeout=15)
 
 
-def measure_tcp(preset: bool, streams: list[list[bytes]]) -> dict:
+def measure_tcp(preset: bool, streams: list[list[bytes]], root: Path) -> dict:
     """One fresh bridge: TCP lines per CPU-second, then one scrape's cost, then peak RSS."""
-    bridge, http, statsd = start_bridge(preset)
+    bridge, http, statsd = start_bridge(preset, root)
     try:
         cpu_before = wait_idle(bridge.pid)
         send_tcp(statsd, streams)
@@ -255,8 +278,10 @@ def measure_tcp(preset: bool, streams: list[list[bytes]]) -> dict:
         stop(bridge)
 
 
-def measure_udp(preset: bool, streams: list[list[bytes]], rate: float, datagram_bytes: int) -> dict:
-    bridge, http, statsd = start_bridge(preset)
+def measure_udp(
+    preset: bool, streams: list[list[bytes]], rate: float, datagram_bytes: int, root: Path
+) -> dict:
+    bridge, http, statsd = start_bridge(preset, root)
     try:
         cpu_before = wait_idle(bridge.pid)
         sent, wall = send_udp_paced(statsd, streams, rate, datagram_bytes)
@@ -270,8 +295,8 @@ def measure_udp(preset: bool, streams: list[list[bytes]], rate: float, datagram_
 def fleet_lines(count: int, deployments: int) -> list[bytes]:
     """The simulator's lines as its statsd client writes them, caught on a local UDP socket."""
     sys.path.insert(0, str(ROOT))
-    from dashboards.simulate.model import Fleet, FleetShape
-    from dashboards.simulate.statsd_sender import StatsdSender
+    from airglow.dashboards.simulate.model import Fleet, FleetShape
+    from airglow.dashboards.simulate.statsd_sender import StatsdSender
 
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
@@ -308,6 +333,10 @@ def main() -> int:
         default=1400,
         help="largest UDP datagram; 1 sends one line per datagram, as Airflow does",
     )
+    parser.add_argument("--udp-repeat", type=int, default=1, help="UDP runs, each on a fresh bridge")
+    parser.add_argument(
+        "--root", action="append", type=Path, default=[], help="a checkout to measure (repeatable)"
+    )
     parser.add_argument("--workload", choices=("airflow", "fleet"), default="airflow")
     parser.add_argument(
         "--deployments", type=int, default=20, help="simulated deployments (--workload fleet)"
@@ -319,15 +348,38 @@ def main() -> int:
     else:
         streams = airflow_streams(args.lines)
     lines = [line for stream in streams for line in stream]
-    runs = []
-    for _ in range(args.repeat):
-        run = measure_tcp(args.preset, streams)
-        run["plain"] = plain_loop_rate(lines)  # timed next to each run: the ratio cancels machine noise
-        runs.append(run)
-    udp = measure_udp(args.preset, truncate(streams, args.udp_lines), args.udp_rate, args.udp_datagram_bytes)
+    roots = [root.resolve() for root in args.root] or [ROOT]
+    runs: dict[Path, list[dict]] = {root: [] for root in roots}
+    udp: dict[Path, list[dict]] = {root: [] for root in roots}
+    for _ in range(args.repeat):  # alternating: a slow spell of the machine hits every checkout alike
+        for root in roots:
+            run = measure_tcp(args.preset, streams, root)
+            run["plain"] = plain_loop_rate(lines)  # timed next to each run: the ratio cancels machine noise
+            runs[root].append(run)
+    for _ in range(args.udp_repeat):
+        for root in roots:
+            udp_streams = truncate(streams, args.udp_lines)
+            udp[root].append(
+                measure_udp(args.preset, udp_streams, args.udp_rate, args.udp_datagram_bytes, root)
+            )
+    results = {str(root): summary(args, runs[root], udp[root]) for root in roots}
+    if len(roots) > 1:
+        first = results[str(roots[0])]
+        for result in list(results.values())[1:]:
+            result["ratio_to_first_root"] = {
+                key: round(value / first[key], 3)
+                for key, value in result.items()
+                if isinstance(value, (int, float)) and first.get(key)
+            }
+    print(json.dumps(results if len(roots) > 1 else results[str(ROOT)], indent=2))
+    return 0
+
+
+def summary(args: argparse.Namespace, runs: list[dict], udp: list[dict]) -> dict:
     rates = sorted(run["lines"] / run["cpu"] for run in runs)
     ratios = sorted(run["lines"] / run["cpu"] / run["plain"] for run in runs)
-    result = {
+    udp_rates = [u["received"] / u["cpu"] for u in udp if u["cpu"]]
+    return {
         "mapping": "built-in preset" if args.preset else "airflow chart (21 rules)",
         "workload": args.workload,
         "tcp_lines_per_run": int(runs[0]["lines"]),
@@ -336,15 +388,16 @@ def main() -> int:
         "cpu_seconds_per_million_lines_median": round(1e6 / statistics.median(rates), 3),
         "ratio_to_plain_loop_median": round(statistics.median(ratios), 3),
         "plain_loop_lines_per_cpu_second_median": round(statistics.median(run["plain"] for run in runs)),
-        "udp_rate_lines_per_second": round(udp["sent"] / udp["wall"]),
-        "udp_loss_ratio": round(max(1 - udp["received"] / udp["sent"], 0.0), 5),
-        "udp_lines_per_cpu_second": round(udp["received"] / udp["cpu"]) if udp["cpu"] else None,
+        "udp_rate_lines_per_second": round(statistics.median(u["sent"] / u["wall"] for u in udp)),
+        "udp_loss_ratio_max": round(max(max(1 - u["received"] / u["sent"], 0.0) for u in udp), 5),
+        "udp_lines_per_cpu_second_median": round(statistics.median(udp_rates)) if udp_rates else None,
+        "udp_cpu_seconds_per_million_lines_median": round(1e6 / statistics.median(udp_rates), 3)
+        if udp_rates
+        else None,
         "peak_rss_mib_max": round(max(run["rss"] for run in runs), 1),
         "scrape_cpu_seconds_median": round(statistics.median(run["scrape_cpu"] for run in runs), 3),
         "scrape_sample_lines": runs[0]["scrape_lines"],
     }
-    print(json.dumps(result, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

@@ -26,17 +26,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from storage_servers import start_moto  # noqa: E402
 
-from log_handlers.objectstore.reader import RemoteLogReader  # noqa: E402
-from log_handlers.objectstore.settings import ObjectStoreLogSettings  # noqa: E402
-from log_handlers.objectstore.store import ObjectStore  # noqa: E402
-from log_handlers.objectstore.task_logs import ObjectStoreTaskLogs  # noqa: E402
+from airglow.log_handlers.objectstore.reader import RemoteLogReader  # noqa: E402
+from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings  # noqa: E402
+from airglow.log_handlers.objectstore.store import ObjectStore  # noqa: E402
+from airglow.log_handlers.objectstore.task_logs import ObjectStoreTaskLogs  # noqa: E402
 
 RELATIVE = "dag_id=bench/run_id=r/task_id=t/attempt=1.log"
 READ_RSS_CHILD = """
 import json, re, sys
 sys.path.insert(0, {root!r})
-from log_handlers.objectstore.reader import RemoteLogReader
-from log_handlers.objectstore.store import ObjectStore
+from airglow.log_handlers.objectstore.reader import RemoteLogReader
+from airglow.log_handlers.objectstore.store import ObjectStore
 store = ObjectStore({url!r}, json.loads({options!r}))
 def hwm():
     return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))

@@ -2,7 +2,7 @@
 
 Runs the throughput benchmark's Airflow traffic (bench/bridge_throughput.py's per-sender streams: the
 real capture plus DogStatsD twins) through the pipeline of the checkout at ``--root`` with the built-in
-preset, in batches of ``--batch`` lines per sender (1000: a TCP read; 1: one line per UDP datagram, as
+preset and default flags, in batches of ``--batch`` lines per sender (1000: a TCP read; 1: one line per UDP datagram, as
 Airflow sends), under ``valgrind --tool=callgrind`` at two sizes. The difference divided by the extra
 lines is the pipeline's instructions per line, start-up and traffic generation cancelled out. Compare two
 checkouts (e.g. a ``git worktree`` of an older commit) in one run:
@@ -13,6 +13,7 @@ checkouts (e.g. a ``git worktree`` of an older commit) in one run:
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import os
 import re
@@ -22,26 +23,19 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bridge_throughput import airflow_streams, checkout  # noqa: E402
 
 
-def run_pipeline(lines: int, batch: int) -> None:
-    """In the checkout on sys.path: the preset pipeline over the benchmark's streams."""
-    sys.path.insert(0, str(HERE))
-    from bridge_throughput import airflow_streams
-
-    from bridge.app import load_preset
-    from bridge.fleet import FleetIdentity
-    from bridge.line import ParserOptions
-    from bridge.mapping import Mapper
-    from bridge.pipeline import Pipeline
-    from bridge.registry import Registry
-    from bridge.selfmetrics import SelfMetrics
-
+def run_pipeline(lines: int, batch: int, package: str) -> None:
+    """In the checkout on sys.path (its bridge importable as ``package``): the preset pipeline over the
+    benchmark's streams."""
+    app = importlib.import_module(f"{package}.app")
+    settings = importlib.import_module(f"{package}.settings")
     streams = airflow_streams(lines)
-    mapper = Mapper(load_preset("airflow"), 1000, "lru", False)
-    pipeline = Pipeline(
-        ParserOptions(), mapper, Registry(), SelfMetrics(), FleetIdentity("deployment", "unknown", True)
-    )
+    # The pipeline as the bridge builds it from its default flags (the preset, limits, identity); nothing binds.
+    pipeline = app.Bridge(settings.settings_from_args(settings.build_parser().parse_args([]))).pipeline
     per_sender = "sender" in inspect.signature(pipeline.process).parameters  # older checkouts pair nothing
     for number, stream in enumerate(streams):
         sender = ("10.0.0.1", 1000 + number)
@@ -55,6 +49,7 @@ def run_pipeline(lines: int, batch: int) -> None:
 
 def instructions(root: Path, lines: int, batch: int) -> int:
     python = os.path.realpath(sys.executable)
+    package, env = checkout(root)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
         result = subprocess.run(
@@ -67,9 +62,10 @@ def instructions(root: Path, lines: int, batch: int) -> int:
                 "--inner",
                 str(lines),
                 str(batch),
+                package,
             ],
             cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root)},
+            env=env,
             capture_output=True,
             text=True,
             check=True,
@@ -79,7 +75,7 @@ def instructions(root: Path, lines: int, batch: int) -> int:
 
 def main() -> None:
     if sys.argv[1:2] == ["--inner"]:
-        run_pipeline(int(sys.argv[2]), int(sys.argv[3]))
+        run_pipeline(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

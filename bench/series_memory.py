@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.mapping.config import DEFAULT_BUCKETS  # noqa: E402
-from bridge.registry import series_cost  # noqa: E402
+from airglow.bridge.mapping.config import DEFAULT_BUCKETS  # noqa: E402
+from airglow.bridge.registry import series_cost  # noqa: E402
 
 # shape: (statsd line for series i, Prometheus type, label pairs of series i)
 SHAPES = {
@@ -71,7 +71,7 @@ def measure(shape: str, count: int, mapping: Path) -> dict:
         [
             sys.executable,
             "-m",
-            "bridge",
+            "airglow.bridge",
             f"--web.listen-address=127.0.0.1:{http}",
             f"--statsd.listen-tcp=127.0.0.1:{statsd}",
             "--statsd.listen-udp=",

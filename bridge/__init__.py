@@ -1,3 +1,8 @@
 """Airglow's statsd → Prometheus bridge, a drop-in for prometheus/statsd_exporter."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("airglow")  # pyproject.toml holds the one version
+except PackageNotFoundError:  # a checkout on sys.path that was never installed
+    __version__ = "0+unknown"

@@ -1,3 +1,3 @@
-from bridge.cli import main
+from airglow.bridge.cli import main
 
 raise SystemExit(main())

@@ -9,27 +9,28 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from importlib import resources
 
-from bridge.errors import ConfigError
-from bridge.exposition import render_family
-from bridge.http_server import HttpLimits, HttpServer
-from bridge.listeners import (
+from airglow.bridge.address import bind_socket, sender_ip
+from airglow.bridge.errors import ConfigError
+from airglow.bridge.exposition import render_family
+from airglow.bridge.http_server import HttpLimits, HttpServer
+from airglow.bridge.listeners import (
     Sender,
     TCPListener,
     UnixgramListener,
-    bind_socket,
     kernel_udp_drops,
-    sender_ip,
+    receive_buffer_bytes,
+    size_receive_buffer,
     udp_listener,
 )
-from bridge.mapping import Mapper, MappingConfig, load_mapping_file, merge_configs, parse_mapping_yaml
-from bridge.pipeline import Pipeline
-from bridge.pods import PodDirectory
-from bridge.registry import Limits, Registry
-from bridge.relay import Relay
-from bridge.selfmetrics import SelfMetrics
-from bridge.settings import SERIES_SHARE, Settings
+from airglow.bridge.mapping import Mapper, MappingConfig
+from airglow.bridge.mapping.loader import load_mapping
+from airglow.bridge.pipeline import Pipeline
+from airglow.bridge.pods import PodDirectory
+from airglow.bridge.registry import Limits, Registry
+from airglow.bridge.relay import Relay
+from airglow.bridge.selfmetrics import SelfMetrics
+from airglow.bridge.settings import SERIES_SHARE, Settings
 
 log = logging.getLogger("bridge")
 
@@ -38,21 +39,6 @@ SLICE_SERIES = 50
 CHUNK_BYTES = 32 * 1024
 # /-/healthy fails when the bridge's lock cannot be had for this long: /metrics could not be served.
 HEALTH_TIMEOUT = 5.0
-
-
-def load_preset(name: str) -> MappingConfig:
-    text = resources.files("bridge.presets").joinpath(f"{name}.yml").read_text(encoding="utf-8")
-    return parse_mapping_yaml(text, f"<built-in preset {name}>")
-
-
-def load_mapping(settings: Settings) -> MappingConfig:
-    """The user's mapping file, then the selected preset's rules (the file's rules come first)."""
-    configs = []
-    if settings.mapping_config:
-        configs.append(load_mapping_file(settings.mapping_config))
-    if settings.preset:
-        configs.append(load_preset(settings.preset))
-    return merge_configs(configs) if configs else MappingConfig("<no mapping>")
 
 
 class Bridge:
@@ -72,7 +58,7 @@ class Bridge:
         ):
             for listener in ("http", "tcp"):
                 self.stats.inc(name, (("listener", listener),), 0)
-        config = load_mapping(settings)
+        config = load_mapping(settings.mapping_config, settings.preset)
         registry = Registry(
             Limits(
                 settings.series_limit,
@@ -130,11 +116,8 @@ class Bridge:
         settings = self.settings
         if settings.listen_udp:
             sock = self._udp = bind_socket(settings.listen_udp, socket.SOCK_DGRAM, "--statsd.listen-udp")
-            if settings.read_buffer:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.read_buffer)
-            self._listeners.append(
-                udp_listener(sock, self.handle_lines, self.count, settings.udp_packet_queue_size)
-            )
+            size_receive_buffer(sock, settings.read_buffer, "--statsd.read-buffer")
+            self._listeners.append(udp_listener(sock, self.handle_lines, self.count))
         if settings.listen_tcp:
             sock = bind_socket(settings.listen_tcp, socket.SOCK_STREAM, "--statsd.listen-tcp")
             self._listeners.append(
@@ -191,7 +174,7 @@ class Bridge:
             log.warning("Received reload but no mapping config to reload (the built-in preset is in use)")
             return None
         try:
-            mapper = self._mapper(load_mapping(self.settings))
+            mapper = self._mapper(load_mapping(self.settings.mapping_config, self.settings.preset))
         except ConfigError as exc:
             reason = str(exc)
         except (RecursionError, MemoryError, ValueError) as exc:  # a file no check above foresaw
@@ -283,8 +266,13 @@ class Bridge:
 
     def _kernel_gauges(self) -> dict:
         """What the kernel counts for the bridge's sockets (read from /proc, outside the lock)."""
-        drops = kernel_udp_drops(self._udp) if self._udp is not None else None
-        return {} if drops is None else {("airglow_bridge_udp_kernel_drops_total", ()): float(drops)}
+        if self._udp is None:
+            return {}
+        gauges = {("airglow_bridge_udp_receive_buffer_bytes", ()): float(receive_buffer_bytes(self._udp))}
+        drops = kernel_udp_drops(self._udp)
+        if drops is not None:
+            gauges[("airglow_bridge_udp_kernel_drops_total", ())] = float(drops)
+        return gauges
 
     def stop(self) -> None:
         self._ready = False

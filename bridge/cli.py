@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from bridge.app import Bridge, load_mapping
-from bridge.errors import ConfigError, ListenError
-from bridge.logs import configure
-from bridge.settings import build_parser, settings_from_args
+from airglow.bridge.app import Bridge
+from airglow.bridge.errors import ConfigError, ListenError
+from airglow.bridge.logs import configure
+from airglow.bridge.mapping.loader import load_mapping
+from airglow.bridge.settings import build_parser, settings_from_args
 
 log = logging.getLogger("bridge")
 
@@ -16,7 +17,7 @@ log = logging.getLogger("bridge")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["explain"]:
-        from bridge.explain import main as explain_main
+        from airglow.bridge.explain import main as explain_main
 
         return explain_main(argv[1:])
     args = build_parser().parse_args(argv)
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     configure(settings.log_level, settings.log_format)
     try:
         if settings.check_config:
-            config = load_mapping(settings)
+            config = load_mapping(settings.mapping_config, settings.preset)
             log.info(
                 "Configuration check successful (%d mappings in %s), exiting",
                 len(config.rules),

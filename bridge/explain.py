@@ -7,14 +7,14 @@ import sys
 from collections.abc import Iterable
 from importlib import resources
 
-from bridge.app import load_mapping
-from bridge.errors import ConfigError
-from bridge.line import parse_line
-from bridge.mapping import Mapper
-from bridge.registry import Registry, TypeConflict
-from bridge.resolve import UNMAPPED, Resolution, resolve
-from bridge.settings import Settings, build_parser, settings_from_args
-from bridge.twins import FIRST, PAIRED, TwinRole, Twins
+from airglow.bridge.errors import ConfigError
+from airglow.bridge.line import parse_line
+from airglow.bridge.mapping import Mapper
+from airglow.bridge.mapping.loader import load_mapping
+from airglow.bridge.registry import Registry, TypeConflict
+from airglow.bridge.resolve import UNMAPPED, Resolution, resolve
+from airglow.bridge.settings import Settings, build_parser, settings_from_args
+from airglow.bridge.twins import FIRST, PAIRED, TwinRole, Twins
 
 
 class TwinExplainer:
@@ -124,7 +124,9 @@ def _lines(arguments: list[str]) -> Iterable[str]:
 
 def migration(as_json: bool) -> str:
     """The official chart mapping's rules and where the built-in preset puts the same lines."""
-    text = resources.files("bridge.presets").joinpath("chart_migration.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("airglow.bridge.presets").joinpath("chart_migration.json").read_text(encoding="utf-8")
+    )
     if as_json:
         return text.rstrip("\n")
     out = ["chart rule -> preset metric {labels}   (example line)"]
@@ -157,7 +159,10 @@ def main(argv: list[str]) -> int:
     try:
         settings = settings_from_args(args)
         mapper = Mapper(
-            load_mapping(settings), settings.cache_size, settings.cache_type, settings.drop_unmapped
+            load_mapping(settings.mapping_config, settings.preset),
+            settings.cache_size,
+            settings.cache_type,
+            settings.drop_unmapped,
         )
     except ConfigError as exc:
         print(f"airglow-bridge explain: error: {exc}", file=sys.stderr)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bridge.gofloat import format_float, format_openmetrics_float
-from bridge.registry import COUNTER, FamilySnapshot, Sample
+from airglow.bridge.gofloat import format_float, format_openmetrics_float
+from airglow.bridge.registry import COUNTER, FamilySnapshot, Sample
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"

@@ -1,15 +1,17 @@
 """UDP, TCP and Unixgram listeners: bytes in, batches of lines handed to the pipeline.
 
-UDP packets go through a bounded queue to one parsing thread, so a burst is dropped and counted
-rather than blocking the socket; TCP connections share one selector thread, are read in large
-chunks and split into lines with statsd_exporter's line-length limit.
+A datagram socket is drained by one thread in batches: it waits for a datagram, takes every datagram
+already queued in the kernel (up to a bound), then hands each sender's lines over in one call, so a sender
+that sends one line per datagram (Airflow) costs one hand-off per batch, not per line, and no thread
+hand-off at all. The kernel's receive buffer holds the backlog while a batch is applied; what it drops is
+counted from /proc. TCP connections share one selector thread, are read in large chunks and split into
+lines with statsd_exporter's line-length limit.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import selectors
 import socket
 import threading
@@ -17,27 +19,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.errors import ListenError
-from bridge.settings import Address
+from airglow.bridge.errors import ListenError
 
 log = logging.getLogger("bridge.listeners")
 
 # statsd_exporter reads TCP with a default bufio.Reader: a line of 4096 bytes or more does not fit.
 TCP_MAX_LINE = 4096
 _RECV_SIZE = 65536
+# The largest datagram; the most datagrams and bytes taken from the socket before they are applied.
+MAX_DATAGRAM = 65535
+BATCH_DATAGRAMS = 512
+BATCH_BYTES = 1 << 20
 
 # A batch of lines and the sender's socket address (a tuple; empty or None for a Unix socket).
 Sender = tuple | str | None
 Handler = Callable[[list[bytes], Sender], None]
 Counter = Callable[..., None]  # (metric name, amount, labels=())
-
-
-def sender_ip(address) -> str | None:
-    """The IP of a socket peer; IPv4 senders on a dual-stack socket arrive as ::ffff:a.b.c.d."""
-    if not isinstance(address, tuple):
-        return None
-    host = address[0]
-    return host[7:] if host.startswith("::ffff:") else host
 
 
 def close_socket(sock: socket.socket) -> None:
@@ -47,27 +44,6 @@ def close_socket(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
-
-
-def bind_socket(address: Address, kind: int, what: str) -> socket.socket:
-    """Bind host:port; an empty host listens on every interface, as Go does for ``:port``.
-
-    A failure is a ListenError naming ``what`` (the flag) and the address."""
-    host = address.host
-    try:
-        if not host:
-            family, host = (socket.AF_INET6, "::") if socket.has_ipv6 else (socket.AF_INET, "0.0.0.0")
-        else:
-            family = socket.getaddrinfo(host, address.port, type=kind)[0][0]
-        sock = socket.socket(family, kind)
-        if family == socket.AF_INET6 and not address.host:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        if kind == socket.SOCK_STREAM:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, address.port))
-    except OSError as exc:
-        raise ListenError(what, str(address), exc.strerror or str(exc)) from exc
-    return sock
 
 
 def kernel_udp_drops(sock: socket.socket) -> int | None:
@@ -87,66 +63,91 @@ def kernel_udp_drops(sock: socket.socket) -> int | None:
 
 
 class DatagramListener:
-    """One datagram is one packet of lines.
+    """One datagram is one packet of lines; the socket is drained in batches, each sender's lines applied
+    in one call (in the order they came)."""
 
-    With a queue (UDP) a receiving thread hands packets to a parsing thread and drops, counted, what
-    does not fit; without one (Unixgram, as statsd_exporter) packets are parsed as they arrive.
-    """
-
-    def __init__(
-        self, sock: socket.socket, handle: Handler, count: Counter, packets_metric: str, queue_size: int = 0
-    ) -> None:
+    def __init__(self, sock: socket.socket, handle: Handler, count: Counter, packets_metric: str) -> None:
         self._sock = sock
         self._closed = threading.Event()
         self._handle = handle
         self._count = count
         self._packets_metric = packets_metric
-        self._queue: queue.Queue[tuple[bytes, Sender] | None] | None = (
-            queue.Queue(maxsize=queue_size) if queue_size else None
-        )
-        self._threads = [
-            threading.Thread(target=self._receive, name=f"{packets_metric}-receive", daemon=True)
-        ]
-        if self._queue is not None:
-            self._threads.append(threading.Thread(target=self._parse, name="udp-parse", daemon=True))
+        self._thread = threading.Thread(target=self._receive, name=f"{packets_metric}-receive", daemon=True)
 
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        self._thread.start()
 
     def _receive(self) -> None:
+        sock = self._sock
         while True:
             try:
-                packet, address = self._sock.recvfrom(65535)
+                first = sock.recvfrom(MAX_DATAGRAM)  # sleeps until traffic comes
             except OSError:
                 break
             if self._closed.is_set():
                 break
-            self._count(self._packets_metric, 1)
-            if self._queue is None:
-                self._handle(packet.split(b"\n"), address)
-                continue
-            try:
-                self._queue.put_nowait((packet, address))
-            except queue.Full:
-                self._count("statsd_exporter_udp_packet_drops_total", 1)
-        if self._queue is not None:
-            self._queue.put(None)
-
-    def _parse(self) -> None:
-        while (item := self._queue.get()) is not None:
-            packet, source = item
-            self._handle(packet.split(b"\n"), source)
+            batch, received = _drain(sock, first)
+            self._count(self._packets_metric, received)
+            for sender, packets in batch.items():
+                self._handle(b"\n".join(packets).split(b"\n"), sender)
 
     def close(self) -> None:
         self._closed.set()
         close_socket(self._sock)
-        for thread in self._threads:
-            thread.join(timeout=2)
+        self._thread.join(timeout=2)
 
 
-def udp_listener(sock: socket.socket, handle: Handler, count: Counter, queue_size: int) -> DatagramListener:
-    return DatagramListener(sock, handle, count, "statsd_exporter_udp_packets_total", queue_size)
+def _drain(sock: socket.socket, first: tuple[bytes, Sender]) -> tuple[dict[Sender, list[bytes]], int]:
+    """``first`` and every datagram already waiting (at most BATCH_DATAGRAMS or BATCH_BYTES), by sender."""
+    packet, sender = first
+    batch: dict[Sender, list[bytes]] = {sender: [packet]}
+    received, size = 1, len(packet)
+    while received < BATCH_DATAGRAMS and size < BATCH_BYTES:
+        try:
+            packet, sender = sock.recvfrom(MAX_DATAGRAM, socket.MSG_DONTWAIT)
+        except OSError:  # nothing waiting (BlockingIOError), or closing: the next blocking read tells
+            break
+        packets = batch.get(sender)
+        if packets is None:
+            batch[sender] = [packet]
+        else:
+            packets.append(packet)
+        received += 1
+        size += len(packet)
+    return batch, received
+
+
+def size_receive_buffer(sock: socket.socket, size: int, what: str) -> None:
+    """Ask for a kernel receive buffer of ``size`` bytes (0: the system's default).
+
+    SO_RCVBUFFORCE passes ``net.core.rmem_max`` where the process may (CAP_NET_ADMIN); otherwise the
+    kernel caps the size silently, so a smaller buffer than asked is logged with the fix."""
+    if not size:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), size)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    granted = receive_buffer_bytes(sock)
+    if granted < size:
+        log.warning(
+            "The %s socket's receive buffer is %d bytes, not the %d asked by %s: the kernel caps it at "
+            "net.core.rmem_max (raise that sysctl, or grant NET_ADMIN)",
+            "UDP" if sock.family != socket.AF_UNIX else "Unixgram",
+            granted,
+            size,
+            what,
+        )
+
+
+def receive_buffer_bytes(sock: socket.socket) -> int:
+    """The receive buffer the kernel granted, as the size one asks for: Linux doubles a size set by
+    setsockopt (half of it for its bookkeeping) and reports the doubled figure."""
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+
+
+def udp_listener(sock: socket.socket, handle: Handler, count: Counter) -> DatagramListener:
+    return DatagramListener(sock, handle, count, "statsd_exporter_udp_packets_total")
 
 
 class UnixgramListener(DatagramListener):
@@ -157,8 +158,7 @@ class UnixgramListener(DatagramListener):
             raise ListenError("--statsd.listen-unixgram", path, "a file already exists there")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            if read_buffer:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, read_buffer)
+            size_receive_buffer(sock, read_buffer, "--statsd.read-buffer")
             sock.bind(path)
             os.chmod(path, mode)
         except OSError as exc:

@@ -13,10 +13,10 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Hashable
 
-from bridge.fleet import NO_IDENTITY, FleetIdentity
-from bridge.line import ParsedLine, ParserOptions, parse_line
-from bridge.mapping import Mapper
-from bridge.registry import (
+from airglow.bridge.fleet import NO_IDENTITY, FleetIdentity
+from airglow.bridge.line import ParsedLine, ParserOptions, parse_line
+from airglow.bridge.mapping import Mapper
+from airglow.bridge.registry import (
     HISTOGRAM,
     SUMMARY,
     SUMMARY_RESERVOIR,
@@ -24,9 +24,9 @@ from bridge.registry import (
     SeriesLimitExceeded,
     TypeConflict,
 )
-from bridge.resolve import DROP, EVENT_ERRORS, MAP, Resolution, resolve
-from bridge.selfmetrics import SelfMetrics
-from bridge.twins import BARE, Twins, is_twin
+from airglow.bridge.resolve import DROP, EVENT_ERRORS, MAP, Resolution, resolve
+from airglow.bridge.selfmetrics import SelfMetrics
+from airglow.bridge.twins import BARE, Twins, is_twin
 
 _COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY, _DROP = range(5)
 _KIND_CODES = {"counter": _COUNTER, "gauge": _GAUGE, HISTOGRAM: _HISTOGRAM, SUMMARY: _SUMMARY}
@@ -69,6 +69,7 @@ class Pipeline:
         self._cache: dict[bytes, tuple] = {}
         self._cache_limit = line_cache_size
         self._cache_bytes = 0
+        self._outcomes: dict[tuple, list[int]] = {}  # see _outcome
         self.lines = 0
         self.batches = 0
         self._dropped_names = ShownNames(_NAMES_SHOWN)
@@ -82,6 +83,7 @@ class Pipeline:
         """Reload: one assignment, and forget every cached resolution of the old mapping."""
         with self.lock:
             self.mapper = mapper
+            self._outcomes = {}  # whether the mapper caches is part of what a line increments
             self._forget_lines()
 
     def expire(self) -> int:
@@ -374,11 +376,18 @@ class Pipeline:
         if parsed.divisor is None:
             return
         self._cache_bytes += len(key)
-        increments = self._increments(parsed, resolution, repeat)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
-        hits = self.stats.outcome(increments)
+        hits = self._outcome(parsed, resolution, repeat)
         twin = (resolution.twin, resolution, [None, -1]) if resolution.twin is not None else None
         self._cache[key] = (code, series, parsed.divisor, resolution.scale, repeat, hits, twin)
+
+    def _outcome(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> list[int]:
+        """The shared hit counter of lines that make the same increments (few kinds: looked up by a short key)."""
+        shape = (parsed.tags, parsed.tag_errors, resolution.action, resolution.kind, repeat)
+        hits = self._outcomes.get(shape)
+        if hits is None:
+            hits = self._outcomes[shape] = self.stats.outcome(self._increments(parsed, resolution, repeat))
+        return hits
 
     def _increments(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> tuple:
         increments = [("statsd_exporter_samples_total", (), 1)]

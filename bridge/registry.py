@@ -10,10 +10,11 @@ import math
 import random
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import chain
 from typing import NamedTuple
 
-from bridge.mapping.config import HistogramOptions, SummaryOptions
-from bridge.names import exposed_names
+from airglow.bridge.mapping.config import HistogramOptions, SummaryOptions
+from airglow.bridge.names import exposed_names
 
 COUNTER, GAUGE, HISTOGRAM, SUMMARY = "counter", "gauge", "histogram", "summary"
 SUMMARY_RESERVOIR = 2048
@@ -213,8 +214,16 @@ LABEL_BYTE_COST = 3
 
 
 def series_cost(kind: str, key: tuple[tuple[str, str], ...], buckets: int = 0) -> int:
-    label_bytes = sum(len(name) + len(value) for name, value in key)
-    return SERIES_COST[kind] + BUCKET_COST * buckets + LABEL_BYTE_COST * label_bytes
+    return _cost(kind, label_bytes(key), buckets)
+
+
+def _cost(kind: str, size: int, buckets: int) -> int:
+    return SERIES_COST[kind] + BUCKET_COST * buckets + LABEL_BYTE_COST * size
+
+
+def label_bytes(labels) -> int:
+    """The bytes of label pairs (a dict's items or a series key)."""
+    return sum(map(len, chain.from_iterable(labels)))
 
 
 class Registry:
@@ -247,8 +256,9 @@ class Registry:
                 return series
         elif family is not None or any(claimed in self._claims for claimed in exposed_names(name, kind)):
             raise TypeConflict(name)
-        cost = series_cost(kind, key, len(rule_options.buckets) if kind == HISTOGRAM else 0)
-        self._check_limits(family, key, cost)
+        size = label_bytes(key)
+        cost = _cost(kind, size, len(rule_options.buckets) if kind == HISTOGRAM else 0)
+        self._check_limits(family, size, cost)
         if family is None:
             family = self.families[name] = Family(name, kind, help_text)
             self._claims.update(dict.fromkeys(exposed_names(name, kind), name))
@@ -262,13 +272,13 @@ class Registry:
         self.memory += cost
         return series
 
-    def _check_limits(self, family: Family | None, key: tuple, cost: int) -> None:
+    def _check_limits(self, family: Family | None, size: int, cost: int) -> None:
         limits = self.limits
         if limits.global_series and self.series_total >= limits.global_series:
             raise SeriesLimitExceeded("global")
         if limits.per_metric and family is not None and len(family.series) >= limits.per_metric:
             raise SeriesLimitExceeded("per_metric")
-        if not self.labels_fit(key):
+        if limits.label_bytes and size > limits.label_bytes:
             raise SeriesLimitExceeded("label_bytes")
         if limits.memory_bytes and self.memory + cost > limits.memory_bytes:
             raise SeriesLimitExceeded("memory")
@@ -276,7 +286,7 @@ class Registry:
     def labels_fit(self, labels) -> bool:
         """Whether label pairs (a dict's items or a series key) are within the label-bytes limit."""
         limit = self.limits.label_bytes
-        return not limit or sum(len(k) + len(v) for k, v in labels) <= limit
+        return not limit or label_bytes(labels) <= limit
 
     def expire(self, now: float) -> list[Series]:
         """Drop series whose TTL has passed, and metrics left with none; returns the dropped series.

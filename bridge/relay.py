@@ -6,8 +6,8 @@ import logging
 import socket
 import threading
 
-from bridge.selfmetrics import SelfMetrics
-from bridge.settings import Address
+from airglow.bridge.address import Address
+from airglow.bridge.selfmetrics import SelfMetrics
 
 log = logging.getLogger("bridge.relay")
 

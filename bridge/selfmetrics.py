@@ -7,8 +7,8 @@ import resource
 import time
 from collections import defaultdict
 
-from bridge import __version__
-from bridge.registry import FamilySnapshot, Sample, render_labels
+from airglow.bridge import __version__
+from airglow.bridge.registry import FamilySnapshot, Sample, render_labels
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -83,6 +83,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "counter",
         "Samples dropped because their new series would pass a series limit, by limit (global, per_metric, "
         "label_bytes, memory) and metric name (names beyond the first 1000 are counted as __other__).",
+    ),
+    "airglow_bridge_udp_receive_buffer_bytes": (
+        "gauge",
+        "Size of the UDP socket's kernel receive buffer as granted (see --statsd.read-buffer), in bytes.",
     ),
     "airglow_bridge_udp_kernel_drops_total": (
         "counter",

@@ -8,12 +8,13 @@ import os
 import re
 from dataclasses import dataclass
 
-from bridge import __version__
-from bridge.errors import ConfigError
-from bridge.fleet import UNKNOWN_DEPLOYMENT, FleetIdentity
-from bridge.line import ParserOptions
-from bridge.mapping.durations import parse_go_duration
-from bridge.pods import PodLookupSettings
+from airglow.bridge import __version__
+from airglow.bridge.address import Address, parse_address
+from airglow.bridge.errors import ConfigError
+from airglow.bridge.fleet import UNKNOWN_DEPLOYMENT, FleetIdentity
+from airglow.bridge.line import ParserOptions
+from airglow.bridge.mapping.durations import parse_go_duration
+from airglow.bridge.pods import PodLookupSettings
 
 PRESET_AIRFLOW = "airflow"
 DEFAULT_SERIES_LIMIT = 200_000
@@ -25,15 +26,8 @@ SERIES_SHARE = 0.4
 DEFAULT_LABEL_BYTES_LIMIT = 4096
 _UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 _MAX_READ_BUFFER = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class Address:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+# 8 MiB: about 10,000 one-line datagrams of backlog (the kernel charges ~768 bytes per small datagram).
+DEFAULT_READ_BUFFER = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -49,7 +43,6 @@ class Settings:
     read_buffer: int
     cache_size: int
     cache_type: str
-    udp_packet_queue_size: int
     parser: ParserOptions
     relay_address: Address | None
     relay_packet_length: int
@@ -67,16 +60,6 @@ class Settings:
     drop_unmapped: bool
     preset: str
     pod_lookup: PodLookupSettings | None
-
-
-def parse_address(value: str, flag: str) -> Address:
-    """Go's ``host:port`` with an optional host (``:9125``) and bracketed IPv6 (``[::1]:9125``)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(flag, 0, f"invalid address {value!r}: want host:port")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return Address(host, int(port))
 
 
 def _optional_address(value: str, flag: str) -> Address | None:
@@ -154,8 +137,9 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
         "--statsd.read-buffer",
         dest="read_buffer",
         type=int,
-        default=0,
-        help="Size in bytes of the kernel receive buffer of the UDP or Unixgram socket.",
+        default=DEFAULT_READ_BUFFER,
+        help="Size in bytes of the kernel receive buffer of the UDP or Unixgram socket "
+        "(0: the system's default). It holds the backlog while the bridge applies a batch.",
     )
     add(
         "--statsd.cache-size",
@@ -196,7 +180,8 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
         dest="udp_packet_queue_size",
         type=int,
         default=10000,
-        help="Size of the queue of UDP packets waiting to be parsed; packets beyond it are dropped and counted.",
+        help="Accepted for compatibility; the UDP socket is drained in batches with no queue (size the "
+        "kernel's buffer with --statsd.read-buffer).",
     )
     for style in ("dogstatsd", "influxdb", "librato", "signalfx"):
         _add_bool(parser, f"statsd.parse-{style}-tags", True, f"Parse {style} style tags.")
@@ -421,7 +406,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         read_buffer=args.read_buffer,
         cache_size=args.cache_size,
         cache_type=args.cache_type,
-        udp_packet_queue_size=args.udp_packet_queue_size,
         parser=ParserOptions(
             dogstatsd=args.statsd_parse_dogstatsd_tags == "true",
             influxdb=args.statsd_parse_influxdb_tags == "true",

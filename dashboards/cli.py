@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from dashboards.collection import dashboards
-from dashboards.outputs import OutputOptions, write
-from dashboards.preview import PreviewError, preview
+from airglow.dashboards.collection import dashboards
+from airglow.dashboards.outputs import OutputOptions, write
+from airglow.dashboards.preview import PreviewError, preview
 
 
 def parser() -> argparse.ArgumentParser:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards import bridge, dag, deployment, fleet, pods
-from dashboards.grafana_json import dashboard_json
+from airglow.dashboards import bridge, dag, deployment, fleet, pods
+from airglow.dashboards.grafana_json import dashboard_json
 
 BUILDERS = {
     "airflow-fleet": fleet.build,

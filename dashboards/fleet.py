@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from grafanalib import core
 
-from dashboards import promql as q
-from dashboards import variables
-from dashboards.frame import dashboard, drilldown
-from dashboards.panels import Link, Query, Section, Step, stat
+from airglow.dashboards import promql as q
+from airglow.dashboards import variables
+from airglow.dashboards.frame import dashboard, drilldown
+from airglow.dashboards.panels import Link, Query, Section, Step, stat
 
 LINKS = (
     Link("Deployment", drilldown("deployment")),

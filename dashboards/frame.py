@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from grafanalib import core
 
-from dashboards.grafana_json import SCHEMA_VERSION
-from dashboards.panels import Section, layout
+from airglow.dashboards.grafana_json import SCHEMA_VERSION
+from airglow.dashboards.panels import Section, layout
 
 TAG = "airglow"
 UIDS = {

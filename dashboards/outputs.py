@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from dashboards import rules
-from dashboards.collection import dashboards
+from airglow.dashboards import rules
+from airglow.dashboards.collection import dashboards
 
 
 @dataclass(frozen=True)

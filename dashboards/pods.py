@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from grafanalib import core
 
-from dashboards import promql as q
-from dashboards import variables
-from dashboards.frame import dashboard
-from dashboards.panels import Query, Section, Step, timeseries
+from airglow.dashboards import promql as q
+from airglow.dashboards import variables
+from airglow.dashboards.frame import dashboard
+from airglow.dashboards.panels import Query, Section, Step, timeseries
 
 TASK_POD = f"{q.NAMESPACE}, {q.TASK_CONTAINER}"
 

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dashboards.drawing import DrawnPanel, Series, legend, page
-from dashboards.queries import rows
-from dashboards.variables import DAGS, DEPLOYMENTS, substitute
+from airglow.dashboards.drawing import DrawnPanel, Series, legend, page
+from airglow.dashboards.queries import rows
+from airglow.dashboards.variables import DAGS, DEPLOYMENTS, substitute
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 POINTS = 120

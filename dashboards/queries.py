@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dashboards.variables import substitute
+from airglow.dashboards.variables import substitute
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dashboards import promql as q
+from airglow.dashboards import promql as q
 
 # How long a heartbeat may be missing before its alert fires; a stalled scheduler stops all scheduling.
 HEARTBEAT_WAIT = {"scheduler": "2m", "triggerer": "5m", "dag_processor": "5m"}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from grafanalib import core
 
-from dashboards.panels import DATASOURCE
+from airglow.dashboards.panels import DATASOURCE
 
 REGEX_SPECIAL = re.compile(r"[\\^$.|?*+()\[\]{}]")
 

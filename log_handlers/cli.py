@@ -10,11 +10,11 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from log_handlers.errors import LogHandlerError
-from log_handlers.objectstore.keys import log_key, render_relative_path
-from log_handlers.objectstore.reader import RemoteLogFile, RemoteLogReader
-from log_handlers.objectstore.settings import ObjectStoreLogSettings
-from log_handlers.objectstore.store import ObjectStore
+from airglow.log_handlers.errors import LogHandlerError
+from airglow.log_handlers.objectstore.keys import log_key, render_relative_path
+from airglow.log_handlers.objectstore.reader import RemoteLogFile, RemoteLogReader
+from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
+from airglow.log_handlers.objectstore.store import ObjectStore
 
 _ATTEMPT = re.compile(r"^attempt=(\d+)\.log$")
 

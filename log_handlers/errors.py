@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from log_handlers.redact import redact
+from airglow.log_handlers.redact import redact
 
 
 class LogHandlerError(Exception):

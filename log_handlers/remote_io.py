@@ -1,7 +1,7 @@
 """Airflow 3's ``RemoteLogIO`` over Airglow's object-store task logs.
 
 Airflow builds it either from a ``[logging] logging_config_class`` module that exposes ``REMOTE_TASK_LOG``
-(see ``log_handlers.logging_config``) or, through provider dispatch on the URL scheme of
+(see ``airglow.log_handlers.logging_config``) or, through provider dispatch on the URL scheme of
 ``remote_base_log_folder`` (``airglow+s3://…``), by calling ``from_config``.
 """
 
@@ -11,9 +11,9 @@ import logging
 import os
 from typing import Any
 
-from log_handlers.errors import LogConfigError, LogHandlerError
-from log_handlers.objectstore.task_logs import LogStreams, ObjectStoreTaskLogs
-from log_handlers.structlog_files import file_of_logger
+from airglow.log_handlers.errors import LogConfigError, LogHandlerError
+from airglow.log_handlers.objectstore.task_logs import LogStreams, ObjectStoreTaskLogs
+from airglow.log_handlers.structlog_files import file_of_logger
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.utils.log.file_task_handler import FileTaskHandler
 
-from log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
+from airglow.log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
 
 
 class AirglowTaskHandler(FileTaskHandler):

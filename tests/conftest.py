@@ -137,7 +137,7 @@ class BridgeProcess:
 
 
 def bridge_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bridge", *args]
+    return [sys.executable, "-m", "airglow.bridge", *args]
 
 
 def start_bridge(*extra: str, udp: bool = True, tcp: bool = True, env: dict | None = None) -> BridgeProcess:

@@ -14,11 +14,11 @@ import time
 
 import elasticsearch
 
-from log_handlers.elasticsearch.documents import LogEvent
-from log_handlers.elasticsearch.index_template import install
-from log_handlers.elasticsearch.log_id import TryIdentity
-from log_handlers.elasticsearch.settings import EsLogSettings
-from log_handlers.elasticsearch.task_logs import EsTaskLogs
+from airglow.log_handlers.elasticsearch.documents import LogEvent
+from airglow.log_handlers.elasticsearch.index_template import install
+from airglow.log_handlers.elasticsearch.log_id import TryIdentity
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs
 
 TRY = TryIdentity("big", "task", "run", 1)
 

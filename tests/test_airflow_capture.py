@@ -9,7 +9,7 @@ from conftest import DATA, parse_exposition
 from test_airflow_preset import preset_pipeline
 from test_exporter import Clock
 
-from bridge.exposition import render
+from airglow.bridge.exposition import render
 
 CAPTURE = [line for line in (DATA / "airflow_statsd_capture.txt").read_text().splitlines() if line]
 IDS = re.compile(r"^airflow\.(?:ti\.finish|ti\.start|dag)\.([^.]+)\.")

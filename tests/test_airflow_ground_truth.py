@@ -13,7 +13,7 @@ import pytest
 from airflow_metrics_runs import CONFIGS, assert_prometheus_matches, expected_counts, run_dag_set
 from conftest import DATA, wait_until
 
-from bridge.twins import PAIRED
+from airglow.bridge.twins import PAIRED
 
 RUNS = sorted((DATA / "airflow_runs").glob("*.json"))
 

@@ -9,16 +9,16 @@ import pytest
 from conftest import ROOT
 from test_exporter import Clock, samples, send
 
-from bridge.app import load_mapping
-from bridge.fleet import FleetIdentity
-from bridge.line import ParserOptions
-from bridge.mapping import Mapper
-from bridge.pipeline import Pipeline
-from bridge.presets.generate import Metric, load_catalogue
-from bridge.presets.wire import STATSD_TYPE, example_id
-from bridge.registry import Registry
-from bridge.selfmetrics import SelfMetrics
-from bridge.settings import build_parser, settings_from_args
+from airglow.bridge.fleet import FleetIdentity
+from airglow.bridge.line import ParserOptions
+from airglow.bridge.mapping import Mapper
+from airglow.bridge.mapping.loader import load_mapping
+from airglow.bridge.pipeline import Pipeline
+from airglow.bridge.presets.generate import Metric, load_catalogue
+from airglow.bridge.presets.wire import STATSD_TYPE, example_id
+from airglow.bridge.registry import Registry
+from airglow.bridge.selfmetrics import SelfMetrics
+from airglow.bridge.settings import build_parser, settings_from_args
 
 CATALOGUE = load_catalogue()
 TABLE_ROW = re.compile(r"^\| `([^`]+)` \| [^|]* \| `([^`]+)` \| (\w+) \| ([^|]*) \| [^|]* \|$")
@@ -35,7 +35,7 @@ def documented() -> dict[str, tuple[str, str, set[str]]]:
 
 
 DOCUMENTED = documented()
-PRESET = load_mapping(settings_from_args(build_parser().parse_args([])))
+PRESET = load_mapping("", settings_from_args(build_parser().parse_args([])).preset)
 
 
 def preset_pipeline(clock: Clock | None = None) -> Pipeline:
@@ -160,12 +160,18 @@ def _settings(*args: str):
     return settings_from_args(build_parser().parse_args(list(args)))
 
 
+def _mapping(*args: str):
+    """The mapping the bridge loads for these flags."""
+    settings = _settings(*args)
+    return load_mapping(settings.mapping_config, settings.preset)
+
+
 def test_a_users_file_alongside_the_preset_comes_first(tmp_path) -> None:
     mapping = tmp_path / "mine.yml"
     mapping.write_text(
         "mappings:\n- match: airflow.ti.finish.*.*.*\n  name: my_finish\n  labels:\n    dag: $1\n"
     )
-    config = load_mapping(_settings(f"--statsd.mapping-config={mapping}", "--airglow.preset=airflow"))
+    config = _mapping(f"--statsd.mapping-config={mapping}", "--airglow.preset=airflow")
     mapper = Mapper(config)
     assert mapper.lookup("airflow.ti.finish.d.t.success", "counter").name == "my_finish"
     assert mapper.lookup("airflow.ti.start.d.t", "counter").name == "airflow_ti_start_total"
@@ -174,8 +180,8 @@ def test_a_users_file_alongside_the_preset_comes_first(tmp_path) -> None:
 
 
 def test_preset_selection() -> None:
-    assert load_mapping(_settings()).rules == PRESET.rules
-    assert load_mapping(_settings("--airglow.preset=none")).rules == ()
+    assert _mapping().rules == PRESET.rules
+    assert _mapping("--airglow.preset=none").rules == ()
 
 
 def test_unknown_metrics_kept_by_default_or_dropped(tmp_path) -> None:

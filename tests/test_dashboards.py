@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dashboards import rules
-from dashboards.cli import main as dashboards_cli
-from dashboards.collection import dashboards
-from dashboards.variables import substitute
+from airglow.dashboards import rules
+from airglow.dashboards.cli import main as dashboards_cli
+from airglow.dashboards.collection import dashboards
+from airglow.dashboards.variables import substitute
 from tests.conftest import ROOT, require_binary
 
 TSC = ROOT / ".ci" / "node_modules" / ".bin" / "tsc"

@@ -17,10 +17,10 @@ import urllib.parse
 import pytest
 import yaml
 
-from dashboards.collection import dashboards
-from dashboards.preview import Prometheus, preview, selection_for
-from dashboards.queries import panel_queries
-from dashboards.rules import rules_file
+from airglow.dashboards.collection import dashboards
+from airglow.dashboards.preview import Prometheus, preview, selection_for
+from airglow.dashboards.queries import panel_queries
+from airglow.dashboards.rules import rules_file
 from tests.conftest import ROOT, free_port, http_get, require_binary, wait_until
 
 TROUBLED = "airflow-staging"  # the simulator's troubled deployment (the second one)
@@ -51,7 +51,7 @@ def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
         [
             sys.executable,
             "-m",
-            "dashboards.simulate",
+            "airglow.dashboards.simulate",
             f"--statsd=127.0.0.1:{bridge.statsd_port}",
             f"--listen=127.0.0.1:{exposition_port}",
             "--deployments=3",

@@ -36,8 +36,19 @@ def es8_python(tmp_path_factory) -> str:
     return str(python)
 
 
-def run_scenario(python: str, url: str, *args: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{SCENARIO.parent}"}
+@pytest.fixture(scope="module")
+def checkout_path(tmp_path_factory) -> Path:
+    """A folder whose ``airglow`` package is this checkout's folders, for a Python without Airglow installed
+    (the 8.x client's venv)."""
+    folder = tmp_path_factory.mktemp("checkout")
+    (folder / "airglow").mkdir()
+    for part in ("bridge", "dashboards", "log_handlers"):
+        (folder / "airglow" / part).symlink_to(ROOT / part)
+    return folder
+
+
+def run_scenario(python: str, url: str, checkout: Path, *args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{SCENARIO.parent}"}
     result = subprocess.run(
         [python, str(SCENARIO), url, *args], capture_output=True, text=True, env=env, timeout=900
     )
@@ -46,21 +57,23 @@ def run_scenario(python: str, url: str, *args: str) -> dict:
 
 
 @pytest.mark.parametrize("major", ["8", "9"])
-def test_both_client_majors_write_and_read_a_deferred_try_with_a_hostile_id(major, request) -> None:
+def test_both_client_majors_write_and_read_a_deferred_try_with_a_hostile_id(
+    major, request, checkout_path
+) -> None:
     python = request.getfixturevalue("es8_python") if major == "8" else sys.executable
     with running_es(version=f"{major}.19.0" if major == "8" else "9.2.0") as es:
-        result = run_scenario(python, es.url, "round-trip")
+        result = run_scenario(python, es.url, checkout_path, "round-trip")
     assert result["client"].startswith(major + ".")
     assert result["messages"] == ["before", "Pausing task as DEFERRED. ", "after", "end_of_log"]
     assert result["id_field"] == "log_id"
 
 
-def test_a_million_line_log_reads_completely_in_order_with_flat_memory() -> None:
+def test_a_million_line_log_reads_completely_in_order_with_flat_memory(checkout_path) -> None:
     with running_es() as es:
-        written = run_scenario(sys.executable, es.url, "write", "1000000")
+        written = run_scenario(sys.executable, es.url, checkout_path, "write", "1000000")
         assert written["delivered"] is True
         es.cluster.refresh(list(es.cluster.indices.values()))
-        result = run_scenario(sys.executable, es.url, "read")
+        result = run_scenario(sys.executable, es.url, checkout_path, "read")
     assert result["lines"] == 1_000_000 and result["ordered"] is True
     samples = result["rss_kib"]
     assert len(samples) == 10

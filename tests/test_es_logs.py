@@ -14,15 +14,15 @@ from conftest import free_port, wait_until
 from es_server import EsServer, running_es
 from forward_server import refuse_connections, running_forward
 
-from log_handlers.elasticsearch import cli
-from log_handlers.elasticsearch.documents import LogEvent
-from log_handlers.elasticsearch.index_template import install
-from log_handlers.elasticsearch.log_id import TryIdentity, frontend_url
-from log_handlers.elasticsearch.reader import EsLogReader
-from log_handlers.elasticsearch.settings import EsLogSettings
-from log_handlers.elasticsearch.sinks import StdoutSink
-from log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter
-from log_handlers.errors import LogConfigError
+from airglow.log_handlers.elasticsearch import cli
+from airglow.log_handlers.elasticsearch.documents import LogEvent
+from airglow.log_handlers.elasticsearch.index_template import install
+from airglow.log_handlers.elasticsearch.log_id import TryIdentity, frontend_url
+from airglow.log_handlers.elasticsearch.reader import EsLogReader
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.elasticsearch.sinks import StdoutSink
+from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter
+from airglow.log_handlers.errors import LogConfigError
 
 TRY = TryIdentity("etl", "load", "manual__2026-11-21T00:00:00+00:00", 1)
 
@@ -402,7 +402,7 @@ def test_the_sinks_own_log_lines_are_not_sent_back_into_the_sink(es) -> None:
     for logger in (
         "elastic_transport.transport",
         "urllib3.connectionpool",
-        "log_handlers.elasticsearch.sinks",
+        "airglow.log_handlers.elasticsearch.sinks",
     ):
         writer.write(LogEvent("PUT /_bulk [status:200]", time.time_ns(), logger=logger))
     writer.write(LogEvent("the task's own line", time.time_ns(), logger="airflow.task"))

@@ -7,12 +7,12 @@ import subprocess
 import pytest
 from conftest import parse_exposition, require_binary
 
-from bridge.exposition import render
-from bridge.line import ParserOptions
-from bridge.mapping import Mapper, parse_mapping_yaml
-from bridge.pipeline import Pipeline
-from bridge.registry import Limits, Registry, series_cost
-from bridge.selfmetrics import SelfMetrics
+from airglow.bridge.exposition import render
+from airglow.bridge.line import ParserOptions
+from airglow.bridge.mapping import Mapper, parse_mapping_yaml
+from airglow.bridge.pipeline import Pipeline
+from airglow.bridge.registry import Limits, Registry, series_cost
+from airglow.bridge.selfmetrics import SelfMetrics
 
 
 class Clock:
@@ -264,7 +264,7 @@ def test_exposition_passes_promtool(tmp_path) -> None:
 
 
 def test_series_limits_drop_new_series_and_count_them() -> None:
-    from bridge.registry import Limits
+    from airglow.bridge.registry import Limits
 
     pipeline = Pipeline(
         ParserOptions(),
@@ -290,7 +290,7 @@ def test_series_limits_drop_new_series_and_count_them() -> None:
 
 
 def test_expired_series_free_room_under_the_limit() -> None:
-    from bridge.registry import Limits
+    from airglow.bridge.registry import Limits
 
     clock = Clock()
     pipeline = Pipeline(

@@ -6,12 +6,12 @@ import pytest
 from conftest import wait_until
 from test_exporter import Clock, samples, send
 
-from bridge.fleet import FleetIdentity
-from bridge.line import ParserOptions
-from bridge.mapping import Mapper, parse_mapping_yaml
-from bridge.pipeline import Pipeline
-from bridge.registry import Registry
-from bridge.selfmetrics import SelfMetrics
+from airglow.bridge.fleet import FleetIdentity
+from airglow.bridge.line import ParserOptions
+from airglow.bridge.mapping import Mapper, parse_mapping_yaml
+from airglow.bridge.pipeline import Pipeline
+from airglow.bridge.registry import Registry
+from airglow.bridge.selfmetrics import SelfMetrics
 
 MAPPING = "mappings:\n- match: airflow.ti.finish.*.*.*\n  name: ti_finish\n  labels:\n    dag_id: $1\n    state: $3\n"
 

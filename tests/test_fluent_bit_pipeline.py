@@ -16,8 +16,8 @@ from fluent_bit import FluentBitPipeline, wrap
 from manifests_support import MANIFESTS
 from test_es_logs import TRY, es, read_messages, task_logs, write_lines  # noqa: F401 - es is a fixture
 
-from log_handlers.elasticsearch.sinks import StdoutSink
-from log_handlers.elasticsearch.task_logs import TryLogWriter
+from airglow.log_handlers.elasticsearch.sinks import StdoutSink
+from airglow.log_handlers.elasticsearch.task_logs import TryLogWriter
 
 FLUENT_BIT = MANIFESTS / "log-shipping" / "fluent-bit"
 

@@ -8,9 +8,9 @@ import math
 import pytest
 from conftest import DATA
 
-from bridge.gofloat import format_float, format_openmetrics_float, parse_float
-from bridge.line import ParserOptions, parse_line
-from bridge.names import escape_metric_name
+from airglow.bridge.gofloat import format_float, format_openmetrics_float, parse_float
+from airglow.bridge.line import ParserOptions, parse_line
+from airglow.bridge.names import escape_metric_name
 
 LINE_SUITES = json.loads((DATA / "statsd_exporter_line_cases.json").read_text())["suites"]
 PACKETS = json.loads((DATA / "statsd_exporter_packet_cases.json").read_text())["cases"]

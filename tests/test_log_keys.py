@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from log_handlers.errors import UnsafeLogPath
-from log_handlers.objectstore.keys import encode_relative_path, log_key, render_relative_path
-from log_handlers.objectstore.settings import ObjectStoreLogSettings
-from log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
+from airglow.log_handlers.errors import UnsafeLogPath
+from airglow.log_handlers.objectstore.keys import encode_relative_path, log_key, render_relative_path
+from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
+from airglow.log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
 
 SAFE = set(string.ascii_letters + string.digits + "-_=~.%/")
 HOSTILE_IDS = {

@@ -16,8 +16,8 @@ import pytest
 from conftest import ROOT, wait_until
 from storage_servers import STARTERS, unique_prefix
 
-from log_handlers.objectstore.settings import ObjectStoreLogSettings
-from log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
+from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
+from airglow.log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
 
 pytestmark = pytest.mark.slow
 RELATIVE = "dag_id=etl/run_id=scheduled__2026-11-21/task_id=extract/attempt=1.log"

@@ -29,7 +29,7 @@ from manifests_support import (
     relocate,
 )
 
-from bridge import __version__
+from airglow.bridge import __version__
 
 # The oldest Kubernetes still supported upstream when this was written, and the newest the validator knows.
 KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 from conftest import DATA
 
-from bridge.errors import ConfigError
-from bridge.mapping import Mapper, parse_mapping_yaml
-from bridge.mapping.templates import expand_regex_template, glob_formatter
+from airglow.bridge.errors import ConfigError
+from airglow.bridge.mapping import Mapper, parse_mapping_yaml
+from airglow.bridge.mapping.glob import GlobMatcher
+from airglow.bridge.mapping.templates import expand_regex_template, glob_formatter
 
 SCENARIOS = json.loads((DATA / "statsd_exporter_mapper_cases.json").read_text())["scenarios"]
 
@@ -231,3 +233,35 @@ def test_defaults_apply_to_rules() -> None:
     first, second = config.rules
     assert (first.observer_type, first.ttl, first.histogram.buckets) == ("histogram", 90.0, (1.0, 2.0))
     assert second.ttl == 5.0
+
+
+def _reference_match(patterns: list[str], name: str) -> tuple[int, list[str]] | None:
+    """Glob semantics written plainly: the first pattern (in file order) whose segments all match wins;
+    ``*`` matches one whole segment and captures it. (A literal ``*`` segment matches ``*`` uncaptured.)"""
+    fields = name.split(".")
+    for index, pattern in enumerate(patterns):
+        parts = pattern.split(".")
+        if len(parts) != len(fields):
+            continue
+        if all(part in ("*", field) for part, field in zip(parts, fields, strict=True)):
+            return index, [
+                field for part, field in zip(parts, fields, strict=True) if part == "*" and field != "*"
+            ]
+    return None
+
+
+@pytest.mark.parametrize("shapes_limit", [10_000, 3])
+def test_glob_shapes_match_as_a_full_search_does(shapes_limit: int) -> None:
+    """Names that differ only in segments no glob spells out share one searched path; each still gets its own
+    captures, also after the shape table overflowed and started over."""
+    patterns = ["a.*.c", "a.b.*", "*.b.c.d", "a.*.*.d", "x.*", "a.b.c.*"]
+    matcher = GlobMatcher(shapes_limit=shapes_limit)
+    for index, pattern in enumerate(patterns):
+        matcher.add(pattern, "", index, index)
+    segments = ["a", "b", "c", "d", "x", "*", "id1", "id2", "dag.x"]
+    names = [".".join(parts) for size in (2, 3, 4) for parts in itertools.product(segments, repeat=size)]
+    for _ in range(2):  # the second pass answers from the shape table
+        for name in names:
+            found = matcher.match(name, "counter")
+            expected = _reference_match(patterns, name)
+            assert (None if found is None else (found[0], found[1])) == expected, name

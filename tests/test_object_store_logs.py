@@ -21,8 +21,8 @@ import pytest
 from conftest import free_port, wait_until
 from storage_servers import STARTERS, StorageServer, unique_prefix
 
-from log_handlers.objectstore.settings import ObjectStoreLogSettings
-from log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
+from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
+from airglow.log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
 
 RUN_ID = "manual__2026-11-21T10:00:00+00:00"
 ATTEMPT_1 = f"dag_id=etl/run_id={RUN_ID}/task_id=load/attempt=1.log"
@@ -324,7 +324,7 @@ def test_unreachable_store_keeps_the_local_log_never_raises_and_never_logs_secre
     path = local_log(base, ATTEMPT_1)
     logs = task_logs(target, base, final_timeout=1.5, backoff_initial=0.2, delete_local_copy=True)
     append_lines(path, ["must survive"])
-    with caplog.at_level(logging.WARNING, logger="log_handlers"):
+    with caplog.at_level(logging.WARNING, logger="airglow.log_handlers"):
         assert logs.finish(path) is False
     assert path.read_text() == "must survive\n", "the local log is kept when the upload failed"
     assert "incomplete" in caplog.text and "is kept" in caplog.text
@@ -334,16 +334,16 @@ def test_unreachable_store_keeps_the_local_log_never_raises_and_never_logs_secre
 def airglow_logs(target: Target, *args: str) -> list[str]:
     """The ``airglow-logs`` command line for ``target`` (anonymous access for the GCS emulator)."""
     anonymous = ["--storage-option", "token=anon"] if target.kind == "gcs" else []
-    return [sys.executable, "-m", "log_handlers.cli", "--remote-base", target.url, *anonymous, *args]
+    return [sys.executable, "-m", "airglow.log_handlers.cli", "--remote-base", target.url, *anonymous, *args]
 
 
 def _files(logs: ObjectStoreTaskLogs, relative: str):
-    from log_handlers.objectstore.reader import RemoteLogReader
+    from airglow.log_handlers.objectstore.reader import RemoteLogReader
 
     return RemoteLogReader(logs.store).files(relative)
 
 
 def _encoded(relative: str) -> str:
-    from log_handlers.objectstore.keys import encode_relative_path
+    from airglow.log_handlers.objectstore.keys import encode_relative_path
 
     return encode_relative_path(relative)

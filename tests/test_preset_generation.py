@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import DATA, ROOT
 
-from bridge.presets import generate
-from bridge.presets.generate import load_catalogue, migration_table
+from airglow.bridge.presets import generate
+from airglow.bridge.presets.generate import load_catalogue, migration_table
 
 CATALOGUE = load_catalogue()
 NAMES = {metric.name for metric in CATALOGUE.metrics}
@@ -19,7 +19,10 @@ NAMES = {metric.name for metric in CATALOGUE.metrics}
 
 def test_the_checked_in_preset_docs_and_migration_table_are_fresh() -> None:
     result = subprocess.run(
-        ["python3", "-m", "bridge.presets.generate", "--check"], cwd=ROOT, capture_output=True, text=True
+        ["python3", "-m", "airglow.bridge.presets.generate", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
 
@@ -95,7 +98,7 @@ def test_the_migration_table_covers_every_rule_of_the_chart_mapping() -> None:
 
 def test_explain_prints_the_migration_table() -> None:
     result = subprocess.run(
-        ["python3", "-m", "bridge", "explain", "--migration", "--json"],
+        ["python3", "-m", "airglow.bridge", "explain", "--migration", "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,

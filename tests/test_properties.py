@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from test_airflow_preset import preset_pipeline
 from test_exporter import make_pipeline
 
-from bridge.exposition import render
-from bridge.pipeline import Pipeline
+from airglow.bridge.exposition import render
+from airglow.bridge.pipeline import Pipeline
 
 VALID = [
     b"airflow.ti.finish.dag.task.success:1|c",

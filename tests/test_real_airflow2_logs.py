@@ -15,8 +15,8 @@ from airflow_deployment import run_python, s3_logging_env
 from conftest import wait_until
 from storage_servers import start_moto
 
-from log_handlers.objectstore.reader import RemoteLogReader
-from log_handlers.objectstore.store import ObjectStore
+from airglow.log_handlers.objectstore.reader import RemoteLogReader
+from airglow.log_handlers.objectstore.store import ObjectStore
 
 pytestmark = pytest.mark.slow
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import urllib.parse
 
 import pytest
@@ -12,8 +13,8 @@ from airflow_deployment import run_python, running_airflow, s3_logging_env
 from conftest import wait_until
 from storage_servers import start_moto
 
-from log_handlers.objectstore.reader import RemoteLogReader
-from log_handlers.objectstore.store import ObjectStore
+from airglow.log_handlers.objectstore.reader import RemoteLogReader
+from airglow.log_handlers.objectstore.store import ObjectStore
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +93,25 @@ def test_task_log_survives_in_s3_and_airflow_reads_it_back(airflow_bin, tmp_path
         s3.stop()
 
 
-DISPATCH_PROBE = """
+# A probe's helper: a one-line local task log uploaded by a handler and streamed back from the store.
+ROUND_TRIP = """
+import os
+
+
+def round_trip(handler, text):
+    relative = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
+    local = os.path.join(os.environ["AIRFLOW__LOGGING__BASE_LOG_FOLDER"], relative)
+    os.makedirs(os.path.dirname(local))
+    with open(local, "w") as f:
+        f.write(text + "\\n")
+    handler.upload(relative)
+    sources, streams = handler.stream(relative, None)
+    return [line for stream in streams for line in stream]
+"""
+
+DISPATCH_PROBE = (
+    ROUND_TRIP
+    + """
 import json, os, sys
 from airflow._shared.logging.factory import _build_remote_task_log_from_provider
 from airflow.providers_manager import ProvidersManager
@@ -106,16 +125,10 @@ for name, manager in (("core", ProvidersManager()), ("task-sdk", ProvidersManage
         remote_base_log_folder=url, providers_manager=manager, import_string=import_string
     )
     found[name] = [type(handler).__name__, handler.logs.settings.remote_base, handler.logs.settings.policy.interval]
-relative = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
-local = os.path.join(os.environ["AIRFLOW__LOGGING__BASE_LOG_FOLDER"], relative)
-os.makedirs(os.path.dirname(local))
-with open(local, "w") as f:
-    f.write("shipped through provider dispatch\\n")
-handler.upload(relative)
-sources, streams = handler.stream(relative, None)
-found["read"] = [line for stream in streams for line in stream]
+found["read"] = round_trip(handler, "shipped through provider dispatch")
 print(json.dumps(found))
 """
+)
 
 
 def test_airflow_provider_dispatch_builds_airglow_for_its_scheme(airflow_bin, tmp_path) -> None:
@@ -136,3 +149,48 @@ def test_airflow_provider_dispatch_builds_airglow_for_its_scheme(airflow_bin, tm
     found = run_python(airflow_bin, DISPATCH_PROBE, env)
     expected = ["AirglowRemoteLogIO", f"file://{remote}", 2.0]
     assert found == {"core": expected, "task-sdk": expected, "read": ["shipped through provider dispatch"]}
+
+
+OLD_PATH_PROBE = (
+    ROUND_TRIP
+    + """
+import json
+import airflow.logging_config as logging_config
+logging_config.configure_logging()
+handler = logging_config.get_remote_task_log()
+print(json.dumps({
+    "handler": type(handler).__module__ + "." + type(handler).__name__,
+    "read": round_trip(handler, "read back through the old module path"),
+}))
+"""
+)
+
+
+def test_the_old_module_path_still_configures_airflow_with_a_warning(airflow_bin, tmp_path) -> None:
+    """``logging_config_class = log_handlers.logging_config.LOGGING_CONFIG`` (Airglow 0.1's path) still gives
+    Airflow Airglow's remote log, which ships and reads back, and Airflow's process warns to change it."""
+    import os
+
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "home"),
+        "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "log_handlers.logging_config.LOGGING_CONFIG",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
+        "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"file://{tmp_path / 'remote'}",
+    }
+    result = subprocess.run(
+        [str(airflow_bin / "python"), "-c", OLD_PATH_PROBE],
+        env=env,
+        cwd=tmp_path,  # not this checkout, whose log_handlers folder would be a real top-level package
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["handler"] == "airglow.log_handlers.remote_io.AirglowRemoteLogIO"
+    assert found["read"] == ["read back through the old module path"]
+    # Airflow's own logging shows the warning (it captures Python warnings).
+    warning = "FutureWarning: 'log_handlers' is Airglow 0.1's module path; use 'airglow.log_handlers'"
+    assert warning in result.stdout + result.stderr

@@ -58,6 +58,68 @@ def test_udp_and_tcp_lines_with_self_metrics(bridge_factory) -> None:
     assert bridge.value("statsd_metric_mapper_cache_gets_total") == 4
 
 
+def test_one_line_datagrams_from_many_senders_count_exactly_in_batches(bridge_factory) -> None:
+    """Airflow's shape: one line per datagram, many processes at once, every event under two names back to back.
+    The socket is drained in batches and each sender's lines are applied together in their order, so every
+    pair meets its twin and every event counts once."""
+    bridge = bridge_factory("--airglow.deployment=prod", tcp=False)
+    senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(20)]
+    events = 500
+    try:
+        for number in range(events):
+            for index, sock in enumerate(senders):
+                dag, task = f"dag_{index}", f"task_{number % 7}"
+                for line in (
+                    f"airflow.ti.finish.{dag}.{task}.success:1|c",
+                    f"airflow.ti.finish:1|c|#dag_id:{dag},task_id:{task},state:success",
+                ):
+                    sock.sendto(line.encode(), ("127.0.0.1", bridge.statsd_port))
+            time.sleep(0.001 if number % 50 else 0.05)  # paced: no loss to the kernel's buffer
+    finally:
+        for sock in senders:
+            sock.close()
+    sent = events * len(senders) * 2
+
+    def settled():
+        samples = bridge.samples()
+        return samples if samples.get(("statsd_exporter_lines_total", ()), 0) == sent else None
+
+    samples = wait_until(settled, timeout=120, interval=0.5, what="every datagram applied")
+    assert samples.get(("airglow_bridge_udp_kernel_drops_total", ()), 0) == 0
+    assert samples[("statsd_exporter_udp_packets_total", ())] == sent
+    finishes = {
+        labels: value for (name, labels), value in samples.items() if name == "airflow_ti_finish_total"
+    }
+    assert sum(finishes.values()) == events * len(senders)
+    assert len(finishes) == len(senders) * 7
+    batches = samples[("statsd_exporter_event_queue_flushed_total", ())]
+    decisions = {
+        dict(labels)["decision"]: value
+        for (name, labels), value in samples.items()
+        if name == "airglow_bridge_twin_events_total"
+    }
+    assert decisions["counted_first"] == decisions["twin_dropped"] == events * len(senders)
+    print(f"{sent} datagrams applied in {batches:.0f} calls")
+
+
+def test_udp_receive_buffer_is_sized_by_default(bridge_factory) -> None:
+    """8 MiB asked by default; where the kernel grants less (net.core.rmem_max without CAP_NET_ADMIN), the
+    log says so and names the sysctl. The granted size is a self-metric."""
+    bridge = bridge_factory(tcp=False)
+    granted = bridge.value("airglow_bridge_udp_receive_buffer_bytes")
+    if granted < 8 << 20:
+        assert "net.core.rmem_max" in bridge.stop()
+    else:
+        assert granted == 8 << 20
+    small = bridge_factory("--statsd.read-buffer=65536", tcp=False)
+    assert small.value("airglow_bridge_udp_receive_buffer_bytes") == 65536
+    system = bridge_factory("--statsd.read-buffer=0", tcp=False)
+    with open(
+        "/proc/sys/net/core/rmem_default"
+    ) as file:  # the kernel's own size, half of it counted as above
+        assert system.value("airglow_bridge_udp_receive_buffer_bytes") == int(file.read()) // 2
+
+
 def test_tcp_line_too_long_is_counted_and_closes_the_connection(bridge_factory) -> None:
     bridge = bridge_factory()
     with socket.create_connection(("127.0.0.1", bridge.statsd_port)) as sock:

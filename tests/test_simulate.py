@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from dashboards.simulate.expositions import EXPOSITIONS
-from dashboards.simulate.model import Fleet, FleetShape
-from dashboards.simulate.statsd_sender import StatsdSender
+from airglow.dashboards.simulate.expositions import EXPOSITIONS
+from airglow.dashboards.simulate.model import Fleet, FleetShape
+from airglow.dashboards.simulate.statsd_sender import StatsdSender
 from tests.conftest import ROOT, parse_exposition, wait_until
 
 START = 1_800_000_000.0
@@ -92,6 +92,9 @@ def test_the_bridge_counts_every_finished_task_once(bridge_factory):
 )
 def test_cli_rejects_bad_arguments(arguments, message):
     result = subprocess.run(
-        [sys.executable, "-m", "dashboards.simulate", *arguments], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "airglow.dashboards.simulate", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2 and message in result.stderr

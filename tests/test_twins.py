@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.twins import (
+from airglow.bridge.twins import (
     BARE,
     EVICTED,
     FIRST,

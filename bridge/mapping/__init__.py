@@ -1,7 +1,13 @@
 """statsd_exporter's mapping YAML: configuration, glob and regex matching, the mapper with its cache."""
 
-from bridge.mapping.config import MappingConfig, Rule, load_mapping_file, merge_configs, parse_mapping_yaml
-from bridge.mapping.mapper import Mapper, MappingResult
+from airglow.bridge.mapping.config import (
+    MappingConfig,
+    Rule,
+    load_mapping_file,
+    merge_configs,
+    parse_mapping_yaml,
+)
+from airglow.bridge.mapping.mapper import Mapper, MappingResult
 
 __all__ = [
     "Mapper",

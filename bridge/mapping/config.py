@@ -11,11 +11,11 @@ from typing import Any
 
 import yaml
 
-from bridge.errors import ConfigError
-from bridge.gofloat import parse_float
-from bridge.mapping.durations import parse_go_duration
-from bridge.mapping.regex import compile_regex
-from bridge.names import label_names_error
+from airglow.bridge.errors import ConfigError
+from airglow.bridge.gofloat import parse_float
+from airglow.bridge.mapping.durations import parse_go_duration
+from airglow.bridge.mapping.regex import compile_regex
+from airglow.bridge.names import label_names_error
 
 COUNTER, GAUGE, OBSERVER = "counter", "gauge", "observer"
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

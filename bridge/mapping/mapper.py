@@ -11,15 +11,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bridge.mapping.config import MappingConfig, Rule
-from bridge.mapping.glob import GlobMatcher
-from bridge.mapping.regex import compile_regex
-from bridge.mapping.templates import expand_regex_template, glob_formatter
+from airglow.bridge.mapping.config import MappingConfig, Rule
+from airglow.bridge.mapping.glob import GlobMatcher
+from airglow.bridge.mapping.regex import compile_regex
+from airglow.bridge.mapping.templates import expand_regex_template, glob_formatter
 
 _MISS = object()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, as Event
 class MappingResult:
     rule: Rule
     name: str
@@ -92,7 +92,7 @@ class Mapper:
             if found is not None:
                 glob, captures = found
                 return MappingResult(
-                    glob.rule, glob.name(captures), tuple((k, f(captures)) for k, f in glob.labels)
+                    glob.rule, glob.name(captures), tuple([(k, f(captures)) for k, f in glob.labels])
                 )
             if not self._regexes:
                 return None

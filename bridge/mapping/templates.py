@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 
 _GLOB_REFERENCE = re.compile(r"\$\{?([a-zA-Z0-9_$]+)\}?")
 _NAME_CHAR = re.compile(r"[\w]", re.UNICODE)
@@ -28,11 +29,14 @@ def glob_formatter(template: str, capture_count: int) -> Callable[[Sequence[str]
     if len(pieces) == 1:
         constant = template
         return lambda captures: constant
-
-    def format_captures(captures: Sequence[str]) -> str:
-        return "".join(captures[p] if isinstance(p, int) else p for p in pieces)
-
-    return format_captures
+    if len(pieces) == 3 and pieces[0] == pieces[2] == "":  # "$1": the capture itself
+        return itemgetter(pieces[1])
+    # Expanded by str.format, in C: literal braces doubled, each reference a positional field.
+    spec = "".join(
+        f"{{{piece}}}" if isinstance(piece, int) else piece.replace("{", "{{").replace("}", "}}")
+        for piece in pieces
+    )
+    return lambda captures: spec.format(*captures)
 
 
 def expand_regex_template(template: str, groups: Sequence[str | None], names: dict[str, int]) -> str:

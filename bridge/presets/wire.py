@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bridge.line import COUNTER, GAUGE, OBSERVER
+from airglow.bridge.line import COUNTER, GAUGE, OBSERVER
 
 STATSD_TYPE = {"counter": "c", "gauge": "g", "timer": "ms"}
 EVENT_KIND = {"counter": COUNTER, "gauge": GAUGE, "timer": OBSERVER}

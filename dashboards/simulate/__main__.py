@@ -1,5 +1,5 @@
 import sys
 
-from dashboards.simulate.cli import main
+from airglow.dashboards.simulate.cli import main
 
 sys.exit(main())

@@ -10,10 +10,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from dashboards.simulate.expositions import EXPOSITIONS
-from dashboards.simulate.model import Fleet, FleetShape
-from dashboards.simulate.server import serve
-from dashboards.simulate.statsd_sender import MisbehavingSender, StatsdSender
+from airglow.dashboards.simulate.expositions import EXPOSITIONS
+from airglow.dashboards.simulate.model import Fleet, FleetShape
+from airglow.dashboards.simulate.server import serve
+from airglow.dashboards.simulate.statsd_sender import MisbehavingSender, StatsdSender
 
 
 def address(text: str) -> tuple[str, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from dashboards.simulate.model import CorePod, Deployment, Fleet, TaskPod
+from airglow.dashboards.simulate.model import CorePod, Deployment, Fleet, TaskPod
 
 GIB = 1024**3
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from dashboards.simulate.expositions import EXPOSITIONS
-from dashboards.simulate.model import Fleet
+from airglow.dashboards.simulate.expositions import EXPOSITIONS
+from airglow.dashboards.simulate.model import Fleet
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 
 import statsd
 
-from dashboards.simulate.model import Metric
+from airglow.dashboards.simulate.model import Metric
 
 
 def tagged(name: str, tags: Iterable[tuple[str, str]]) -> str:

@@ -9,11 +9,11 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from log_handlers.elasticsearch.client import es_client
-from log_handlers.elasticsearch.index_template import TEMPLATE_NAME, install
-from log_handlers.elasticsearch.log_id import TryIdentity, render_log_id
-from log_handlers.elasticsearch.settings import DEFAULT_TARGET, EsLogSettings
-from log_handlers.errors import LogHandlerError
+from airglow.log_handlers.elasticsearch.client import es_client
+from airglow.log_handlers.elasticsearch.index_template import TEMPLATE_NAME, install
+from airglow.log_handlers.elasticsearch.log_id import TryIdentity, render_log_id
+from airglow.log_handlers.elasticsearch.settings import DEFAULT_TARGET, EsLogSettings
+from airglow.log_handlers.errors import LogHandlerError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         settings = EsLogSettings.build(**options)
         if args.command == "install-template":
             if args.print:
-                from log_handlers.elasticsearch.index_template import index_template
+                from airglow.log_handlers.elasticsearch.index_template import index_template
 
                 json.dump(index_template(settings, args.data_stream), out, indent=2)
                 out.write("\n")
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
 def _read(
     parser: argparse.ArgumentParser, args: argparse.Namespace, settings: EsLogSettings, out: TextIO
 ) -> int:
-    from log_handlers.elasticsearch.reader import EsLogReader
+    from airglow.log_handlers.elasticsearch.reader import EsLogReader
 
     log_id = args.log_id
     if not log_id:

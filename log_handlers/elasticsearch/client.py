@@ -6,9 +6,9 @@ import inspect
 import logging
 from typing import Any
 
-from log_handlers.elasticsearch.settings import EsLogSettings
-from log_handlers.errors import LogConfigError, LogHandlerError
-from log_handlers.redact import redact
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.errors import LogConfigError, LogHandlerError
+from airglow.log_handlers.redact import redact
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from log_handlers.elasticsearch.log_id import TryIdentity, render_log_id
-from log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.elasticsearch.log_id import TryIdentity, render_log_id
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
 
 # Keys of a structlog event that become document fields of their own; everything else goes to ``extra``.
 _EVENT_KEYS = frozenset({"event", "timestamp", "level", "logger", "logger_name"})

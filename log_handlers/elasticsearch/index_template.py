@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from log_handlers.elasticsearch.client import call
-from log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.elasticsearch.client import call
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
 
 TEMPLATE_NAME = "airglow-task-logs"
 

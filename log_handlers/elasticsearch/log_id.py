@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from log_handlers.errors import LogConfigError
+from airglow.log_handlers.errors import LogConfigError
 
 # ``attempt=N.log``, or a trigger's log of that try, ``attempt=N.log.trigger.<trigger id>.log``.
 _ATTEMPT = re.compile(r"^(\d+)\.log(\.trigger\.\d+\.log)?$")

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from log_handlers.elasticsearch.client import call
-from log_handlers.elasticsearch.documents import END_MARK
-from log_handlers.elasticsearch.queries import by_offset, log_query
-from log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.elasticsearch.client import call
+from airglow.log_handlers.elasticsearch.documents import END_MARK
+from airglow.log_handlers.elasticsearch.queries import by_offset, log_query
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Lines leave as Airflow logs them (a structlog processor in the supervisor), not at task end: a killed pod
 loses at most what the sink had not delivered yet (Airflow's own handler wrote nothing before the task ended,
-apache/airflow#54501). Built from ``[logging] logging_config_class = log_handlers.logging_config.LOGGING_CONFIG``
+apache/airflow#54501). Built from ``[logging] logging_config_class = airglow.log_handlers.logging_config.LOGGING_CONFIG``
 or by provider dispatch on ``remote_base_log_folder = airglow+es://host:port``.
 """
 
@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from log_handlers.elasticsearch.documents import LogEvent
-from log_handlers.elasticsearch.log_id import TryIdentity, is_trigger_log
-from log_handlers.elasticsearch.settings import ES_SCHEME, EsLogSettings
-from log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter, is_finished
-from log_handlers.errors import LogConfigError, LogHandlerError
-from log_handlers.structlog_files import file_of_logger
+from airglow.log_handlers.elasticsearch.documents import LogEvent
+from airglow.log_handlers.elasticsearch.log_id import TryIdentity, is_trigger_log
+from airglow.log_handlers.elasticsearch.settings import ES_SCHEME, EsLogSettings
+from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter, is_finished
+from airglow.log_handlers.errors import LogConfigError, LogHandlerError
+from airglow.log_handlers.structlog_files import file_of_logger
 
 log = logging.getLogger(__name__)
 # Airflow's [elasticsearch] options that Airglow honours, under Airglow's names.

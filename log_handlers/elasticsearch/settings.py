@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from log_handlers.elasticsearch.log_id import DEFAULT_LOG_ID_TEMPLATE, validate_template
-from log_handlers.errors import LogConfigError
-from log_handlers.redact import redact
+from airglow.log_handlers.elasticsearch.log_id import DEFAULT_LOG_ID_TEMPLATE, validate_template
+from airglow.log_handlers.errors import LogConfigError
+from airglow.log_handlers.redact import redact
 
 Writer = Literal["stdout", "forward", "bulk"]
 WRITERS: tuple[Writer, ...] = ("stdout", "forward", "bulk")

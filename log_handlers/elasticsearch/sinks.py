@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
-from log_handlers.elasticsearch.client import EsError, call, es_client
-from log_handlers.elasticsearch.documents import document_id
-from log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.elasticsearch.client import EsError, call, es_client
+from airglow.log_handlers.elasticsearch.documents import document_id
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]
@@ -69,7 +69,7 @@ class ForwardSink:
         try:
             from fluent.sender import EventTime, FluentSender
         except ImportError:
-            from log_handlers.errors import LogConfigError
+            from airglow.log_handlers.errors import LogConfigError
 
             raise LogConfigError(
                 "writer", "forward needs fluent-logger: pip install 'airglow[fluent]'"

@@ -10,11 +10,11 @@ from typing import Any
 from airflow.utils.log.file_task_handler import FileTaskHandler
 from airflow.utils.log.logging_mixin import ExternalLoggingMixin
 
-from log_handlers.elasticsearch.documents import LogEvent
-from log_handlers.elasticsearch.log_id import TryIdentity
-from log_handlers.elasticsearch.settings import EsLogSettings
-from log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter, is_finished
-from log_handlers.errors import LogHandlerError
+from airglow.log_handlers.elasticsearch.documents import LogEvent
+from airglow.log_handlers.elasticsearch.log_id import TryIdentity
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter, is_finished
+from airglow.log_handlers.errors import LogHandlerError
 
 log = logging.getLogger(__name__)
 

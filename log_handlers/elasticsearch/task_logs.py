@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from log_handlers.elasticsearch.client import EsError, es_client
-from log_handlers.elasticsearch.documents import DocumentFactory, LogEvent
-from log_handlers.elasticsearch.log_id import TryIdentity, frontend_url, render_log_id
-from log_handlers.elasticsearch.reader import EsLogReader, LogLine, Progress
-from log_handlers.elasticsearch.settings import EsLogSettings
-from log_handlers.elasticsearch.sinks import Sink, open_sink
+from airglow.log_handlers.elasticsearch.client import EsError, es_client
+from airglow.log_handlers.elasticsearch.documents import DocumentFactory, LogEvent
+from airglow.log_handlers.elasticsearch.log_id import TryIdentity, frontend_url, render_log_id
+from airglow.log_handlers.elasticsearch.reader import EsLogReader, LogLine, Progress
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.elasticsearch.sinks import Sink, open_sink
 
 log = logging.getLogger(__name__)
 # Airflow 3 writes this when a try stops without ending (deferral, waiting for human input): no end mark then.
@@ -24,7 +24,7 @@ _UNFINISHED_STATES = frozenset(
 )
 # Loggers of the sinks themselves: their lines stay in the local log only, or every request they log
 # would produce another request (Airflow 2 routes the root logger into the task handler).
-SINK_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "fluent", "log_handlers")
+SINK_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "fluent", "airglow.log_handlers")
 
 
 def is_finished(state: Any) -> bool:

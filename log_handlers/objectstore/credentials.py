@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from log_handlers.errors import LogConfigError
+from airglow.log_handlers.errors import LogConfigError
 
 
 class ConnectionLike(Protocol):

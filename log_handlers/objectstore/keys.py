@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from log_handlers.errors import UnsafeLogPath
+from airglow.log_handlers.errors import UnsafeLogPath
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=~.")
 _CHUNK_NAME = re.compile(r"^(\d{16})-(\d{16})\.chunk$")

@@ -6,8 +6,14 @@ import codecs
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from log_handlers.objectstore.keys import COMPLETE_MARKER, ChunkRef, is_segment_name, log_key, parse_chunk
-from log_handlers.objectstore.store import ObjectStore
+from airglow.log_handlers.objectstore.keys import (
+    COMPLETE_MARKER,
+    ChunkRef,
+    is_segment_name,
+    log_key,
+    parse_chunk,
+)
+from airglow.log_handlers.objectstore.store import ObjectStore
 
 
 @dataclass(frozen=True)

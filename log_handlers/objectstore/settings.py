@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from log_handlers.errors import LogConfigError
-from log_handlers.objectstore.shipper import ShippingPolicy
-from log_handlers.redact import redact
+from airglow.log_handlers.errors import LogConfigError
+from airglow.log_handlers.objectstore.shipper import ShippingPolicy
+from airglow.log_handlers.redact import redact
 
 AIRGLOW_SCHEME_PREFIX = "airglow+"
 SUPPORTED_PROTOCOLS = ("s3", "gs", "gcs", "abfs", "abfss", "az", "file", "memory")

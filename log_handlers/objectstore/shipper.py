@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from log_handlers.errors import StoreError
-from log_handlers.objectstore.keys import COMPLETE_MARKER, chunk_name, is_segment_name, segment_name
-from log_handlers.objectstore.store import ObjectStore
+from airglow.log_handlers.errors import StoreError
+from airglow.log_handlers.objectstore.keys import COMPLETE_MARKER, chunk_name, is_segment_name, segment_name
+from airglow.log_handlers.objectstore.store import ObjectStore
 
 log = logging.getLogger(__name__)
 

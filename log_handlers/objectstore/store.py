@@ -8,8 +8,8 @@ from typing import Any
 
 import fsspec
 
-from log_handlers.errors import LogConfigError, StoreError
-from log_handlers.redact import redact
+from airglow.log_handlers.errors import LogConfigError, StoreError
+from airglow.log_handlers.redact import redact
 
 # Reads go 1 MiB at a time: the reader's memory stays flat whatever the log's size (bench/log_transfer.py).
 READ_BLOCK = 1 << 20

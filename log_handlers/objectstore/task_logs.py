@@ -9,13 +9,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from log_handlers.errors import LogHandlerError, StoreError, UnsafeLogPath
-from log_handlers.objectstore.credentials import ConnectionLike, fetch_airflow_connection, storage_options_for
-from log_handlers.objectstore.keys import log_key
-from log_handlers.objectstore.reader import RemoteLogReader
-from log_handlers.objectstore.settings import ObjectStoreLogSettings
-from log_handlers.objectstore.shipper import LogShipper, file_size
-from log_handlers.objectstore.store import ObjectStore
+from airglow.log_handlers.errors import LogHandlerError, StoreError, UnsafeLogPath
+from airglow.log_handlers.objectstore.credentials import (
+    ConnectionLike,
+    fetch_airflow_connection,
+    storage_options_for,
+)
+from airglow.log_handlers.objectstore.keys import log_key
+from airglow.log_handlers.objectstore.reader import RemoteLogReader
+from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
+from airglow.log_handlers.objectstore.shipper import LogShipper, file_size
+from airglow.log_handlers.objectstore.store import ObjectStore
 
 log = logging.getLogger(__name__)
 

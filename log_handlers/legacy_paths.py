@@ -1,0 +1,62 @@
+"""Settings that name Airglow 0.1's module paths keep working for one release.
+
+Airglow 0.1 installed ``log_handlers`` as a top-level package, so Airflow settings name it
+(``logging_config_class = log_handlers.logging_config.LOGGING_CONFIG``, handler classes in a custom logging
+config). Such a path now imports ``airglow.log_handlers.…`` with a FutureWarning naming the new path. The
+build installs ``airglow-legacy-paths.pth``, which runs this module at interpreter start-up. A real
+``log_handlers`` module of the user's (in a DAG folder on sys.path) always wins.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import warnings
+from types import ModuleType
+
+OLD, NEW = "log_handlers", "airglow.log_handlers"
+
+
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``log_handlers[.x]`` as the module ``airglow.log_handlers[.x]`` itself (one module, two names)."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
+
+    def find_spec(self, name: str, path=None, target=None) -> importlib.machinery.ModuleSpec | None:
+        if name == OLD:
+            if importlib.machinery.PathFinder.find_spec(name, path) is not None:
+                return None  # the user's own log_handlers
+        elif not name.startswith(OLD + ".") or sys.modules.get(OLD) is not sys.modules.get(NEW):
+            return None
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        new = NEW + spec.name[len(OLD) :]
+        module = importlib.import_module(new)
+        if spec.name == OLD:  # once: every old path goes through the package first
+            warnings.warn(
+                f"'{OLD}' is Airglow 0.1's module path; use '{NEW}' (for example "
+                f"logging_config_class = {NEW}.logging_config.LOGGING_CONFIG): the old path stops working in the "
+                "next release",
+                FutureWarning,
+                stacklevel=2,
+            )
+        self._specs[spec.name] = module.__spec__  # the import system overwrites it with the alias's spec
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__spec__ = self._specs.pop(module.__spec__.name, module.__spec__)
+
+
+def install() -> None:
+    """First in line, so that ``log_handlers.x`` is the module ``airglow.log_handlers.x`` (not a second copy
+    of its file); ``find_spec`` itself steps aside for a real ``log_handlers``."""
+    if not any(isinstance(finder, _Alias) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Alias())
+
+
+install()
