@@ -38,6 +38,8 @@ _SUMMARY_INLINE_LIMIT = 2 * SUMMARY_RESERVOIR
 _NAMES_SHOWN = 1000
 # The line cache is emptied when its keys pass this many bytes (long lines cannot make it grow unbounded).
 LINE_CACHE_BYTES = 32 * 1024 * 1024
+# Kinds of cached lines by the increments they make (see Pipeline._outcome): bounded against hostile senders.
+MAX_OUTCOMES = 4096
 # Waiting twins are settled at most this often from the hot path (UDP hands over one datagram at a time).
 _SETTLE_EVERY = 0.1
 # Where a waiting bare twin's update goes: its resolution, and its series once made ([series, registry epoch]).
@@ -375,17 +377,21 @@ class Pipeline:
             self._forget_lines()
         if parsed.divisor is None:
             return
+        hits = self._outcome(parsed, resolution, repeat)
+        if hits is None:
+            return
         self._cache_bytes += len(key)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
-        hits = self._outcome(parsed, resolution, repeat)
         twin = (resolution.twin, resolution, [None, -1]) if resolution.twin is not None else None
         self._cache[key] = (code, series, parsed.divisor, resolution.scale, repeat, hits, twin)
 
-    def _outcome(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> list[int]:
-        """The shared hit counter of lines that make the same increments (few kinds: looked up by a short key)."""
+    def _outcome(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> list[int] | None:
+        """The shared hit counter of lines that make the same increments (few kinds: looked up by a short key);
+        None once MAX_OUTCOMES kinds are known (sample rates and tag errors are the sender's to vary: such a
+        line is then not cached, and every one of it takes the full path)."""
         shape = (parsed.tags, parsed.tag_errors, resolution.action, resolution.kind, repeat)
         hits = self._outcomes.get(shape)
-        if hits is None:
+        if hits is None and len(self._outcomes) < MAX_OUTCOMES:
             hits = self._outcomes[shape] = self.stats.outcome(self._increments(parsed, resolution, repeat))
         return hits
 

@@ -10,7 +10,7 @@ from conftest import parse_exposition, require_binary
 from airglow.bridge.exposition import render
 from airglow.bridge.line import ParserOptions
 from airglow.bridge.mapping import Mapper, parse_mapping_yaml
-from airglow.bridge.pipeline import Pipeline
+from airglow.bridge.pipeline import MAX_OUTCOMES, Pipeline
 from airglow.bridge.registry import Limits, Registry, series_cost
 from airglow.bridge.selfmetrics import SelfMetrics
 
@@ -370,3 +370,16 @@ def test_conflict_and_drop_counters_name_at_most_a_thousand_metrics() -> None:
     assert len(named) == 1001 and "__other__" in named
     total = sum(v for (name, _), v in got.items() if name == "statsd_exporter_events_conflict_total")
     assert total == 1500
+
+
+def test_lines_of_ever_new_sample_rates_stay_exact_and_their_kinds_bounded() -> None:
+    """A sender varies the sample rate (each rate a different increment per line): past MAX_OUTCOMES kinds,
+    such lines are not cached, and every count stays exact."""
+    pipeline = make_pipeline()
+    rates = range(2, MAX_OUTCOMES + 500)
+    for _ in range(2):  # the second pass answers from the cache where it can
+        send(pipeline, *(f"t:1|ms|@{1 / rate!r}" for rate in rates))
+    assert stat(pipeline, "statsd_exporter_samples_total") == 2 * len(rates)
+    observations = sum(int(1 / (1 / rate)) for rate in rates)
+    assert stat(pipeline, "statsd_exporter_events_total", type="observer") == 2 * observations
+    assert samples(pipeline)[("t_count", ())] == 2 * observations
