@@ -369,34 +369,51 @@ def main() -> int:
             result["ratio_to_first_root"] = {
                 key: round(value / first[key], 3)
                 for key, value in result.items()
-                if isinstance(value, (int, float)) and first.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and first.get(key)
             }
     print(json.dumps(results if len(roots) > 1 else results[str(ROOT)], indent=2))
     return 0
 
 
 def summary(args: argparse.Namespace, runs: list[dict], udp: list[dict]) -> dict:
-    rates = sorted(run["lines"] / run["cpu"] for run in runs)
-    ratios = sorted(run["lines"] / run["cpu"] / run["plain"] for run in runs)
-    udp_rates = [u["received"] / u["cpu"] for u in udp if u["cpu"]]
-    return {
+    """Medians over the runs made (``--repeat 0`` or ``--udp-repeat 0`` leaves that transport out)."""
+    result: dict = {
         "mapping": "built-in preset" if args.preset else "airflow chart (21 rules)",
         "workload": args.workload,
+    }
+    if runs:
+        result.update(tcp_summary(runs))
+    if udp:
+        result.update(udp_summary(udp))
+    return result
+
+
+def tcp_summary(runs: list[dict]) -> dict:
+    rates = sorted(run["lines"] / run["cpu"] for run in runs)
+    ratios = sorted(run["lines"] / run["cpu"] / run["plain"] for run in runs)
+    return {
         "tcp_lines_per_run": int(runs[0]["lines"]),
         "tcp_lines_per_cpu_second_median": round(statistics.median(rates)),
         "tcp_lines_per_cpu_second_min": round(rates[0]),
         "cpu_seconds_per_million_lines_median": round(1e6 / statistics.median(rates), 3),
+        "cpu_seconds_per_million_lines_each": [round(1e6 / rate, 2) for rate in rates],
         "ratio_to_plain_loop_median": round(statistics.median(ratios), 3),
         "plain_loop_lines_per_cpu_second_median": round(statistics.median(run["plain"] for run in runs)),
-        "udp_rate_lines_per_second": round(statistics.median(u["sent"] / u["wall"] for u in udp)),
-        "udp_loss_ratio_max": round(max(max(1 - u["received"] / u["sent"], 0.0) for u in udp), 5),
-        "udp_lines_per_cpu_second_median": round(statistics.median(udp_rates)) if udp_rates else None,
-        "udp_cpu_seconds_per_million_lines_median": round(1e6 / statistics.median(udp_rates), 3)
-        if udp_rates
-        else None,
         "peak_rss_mib_max": round(max(run["rss"] for run in runs), 1),
         "scrape_cpu_seconds_median": round(statistics.median(run["scrape_cpu"] for run in runs), 3),
         "scrape_sample_lines": runs[0]["scrape_lines"],
+    }
+
+
+def udp_summary(udp: list[dict]) -> dict:
+    rates = [u["received"] / u["cpu"] for u in udp if u["cpu"]]
+    return {
+        "udp_rate_lines_per_second": round(statistics.median(u["sent"] / u["wall"] for u in udp)),
+        "udp_loss_ratio_max": round(max(max(1 - u["received"] / u["sent"], 0.0) for u in udp), 5),
+        "udp_lines_per_cpu_second_median": round(statistics.median(rates)) if rates else None,
+        "udp_cpu_seconds_per_million_lines_median": round(1e6 / statistics.median(rates), 3)
+        if rates
+        else None,
     }
 
 

@@ -26,13 +26,14 @@ from airglow.bridge.registry import (
 )
 from airglow.bridge.resolve import DROP, EVENT_ERRORS, MAP, Resolution, resolve
 from airglow.bridge.selfmetrics import SelfMetrics
-from airglow.bridge.twins import BARE, Twins, is_twin
+from airglow.bridge.twins import BARE, LEGACY, TwinRole, Twins
 
 _COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY, _DROP = range(5)
 _KIND_CODES = {"counter": _COUNTER, "gauge": _GAUGE, HISTOGRAM: _HISTOGRAM, SUMMARY: _SUMMARY}
 _EVENT_TYPE = {"counter": "counter", "gauge": "gauge", HISTOGRAM: "observer", SUMMARY: "observer"}
 _VALUE_START = frozenset(b"0123456789.+-")
 _VALUE_END = frozenset(b"0123456789.")
+_NAN = float("nan")
 _SUMMARY_INLINE_LIMIT = 2 * SUMMARY_RESERVOIR
 # Metric names shown as label values of the drop and conflict self-metrics: bounded under a name explosion.
 _NAMES_SHOWN = 1000
@@ -44,6 +45,9 @@ MAX_OUTCOMES = 4096
 _SETTLE_EVERY = 0.1
 # Where a waiting bare twin's update goes: its resolution, and its series once made ([series, registry epoch]).
 TwinTarget = tuple[Resolution, list]
+# A twin line's part of its cache entry: (pair number, its twin's pair number, role, resolution, cached
+# series of a bare form); see Pipeline._cached_twin.
+CachedTwin = tuple[int | None, int | None, TwinRole, Resolution | None, list | None]
 # A waiting bare twin's update (kind code, target, value, relative gauge, repeat), applied when it counts.
 Update = tuple[int, TwinTarget, float, bool, int]
 
@@ -71,6 +75,8 @@ class Pipeline:
         self._cache: dict[bytes, tuple] = {}
         self._cache_limit = line_cache_size
         self._cache_bytes = 0
+        self._pair_numbers: dict[tuple[str, str], int] = {}  # see _cached_twin
+        self._pairs_forgotten = 0
         self._outcomes: dict[tuple, list[int]] = {}  # see _outcome
         self.lines = 0
         self.batches = 0
@@ -130,112 +136,135 @@ class Pipeline:
             twins = self.twins
             offer = twins.offer
             # While the pairing state holds nothing for this sender, pair adjacent lines here and tell it after.
-            quiet, unpaired = twins.claim(sender)  # unpaired: (role, value) of a counted first form
+            # first, first_value: the cached twin of a counted first form whose twin may come next
+            quiet, first, first_value = self._claim(sender)
             firsts = dropped = 0
-
-            def slow(line: bytes, key: bytes | None) -> None:
-                nonlocal quiet, unpaired, firsts, dropped
-                if quiet:  # the full path pairs through the pairing state: bring it up to date first
-                    twins.counted(sender, firsts, dropped, unpaired, now)
-                    firsts = dropped = 0
-                self._slow(line, key, now, pod_deployment, sender)
-                quiet, unpaired = twins.claim(sender)
-
             for line in lines:
                 colon = line.find(b":")
                 bar = line.find(b"|", colon)
-                if colon <= 0 or bar < 0:
-                    slow(line, None)
-                    continue
-                key = source + line[:colon] + line[bar:] if source else line[:colon] + line[bar:]
-                entry = cache.get(key)
-                if entry is None:
-                    slow(line, key)
-                    continue
-                text = line[colon + 1 : bar]
-                if not text or text[0] not in _VALUE_START or text[-1] not in _VALUE_END:
-                    slow(line, None)
-                    continue
-                try:
-                    value = float(text)
-                except ValueError:
-                    slow(line, None)
-                    continue
-                code, series, divisor, scale, repeat, hits, held_twin = entry
-                value = value / divisor * scale
-                if value - value != 0:
-                    slow(line, None)
-                    continue
-                if held_twin is not None:  # a twin: counted only if it is its event's first form
-                    if code == _COUNTER and value < 0:
-                        slow(line, None)
-                        continue
-                    role = held_twin[0]
-                    keyvalue = value if code <= _GAUGE else None
-                    if quiet and role.form is not BARE:
-                        if unpaired is not None and is_twin(unpaired[0], unpaired[1], role, keyvalue):
-                            unpaired = None
-                            dropped += 1
-                            hits[0] += 1
-                            continue
-                        if unpaired is None:  # a first form: it counts, and its twin may come next
-                            unpaired = (role, keyvalue)
-                            firsts += 1
-                            if series is None:
-                                series = self._twin_series(key, entry, now)
-                                if series is None:
+                key = None
+                if colon > 0 and bar >= 0:
+                    key = source + line[:colon] + line[bar:] if source else line[:colon] + line[bar:]
+                    entry = cache.get(key)
+                    if entry is not None:
+                        text = line[colon + 1 : bar]
+                        code, series, divisor, scale, repeat, hits, twin = entry
+                        try:
+                            value = float(text) / divisor * scale
+                        except ValueError:
+                            value = _NAN
+                        if (
+                            text
+                            and text[0] in _VALUE_START
+                            and text[-1] in _VALUE_END
+                            and value - value == 0
+                            and (value >= 0 or code != _COUNTER)
+                        ):
+                            if twin is not None:  # counted only if it is its event's first form
+                                keyvalue = value if code <= _GAUGE else None
+                                pair = twin[0]  # None for a bare form
+                                if quiet and pair is not None and first is None:
+                                    first, first_value = twin, keyvalue  # its twin may come next
+                                    firsts += 1
+                                elif (
+                                    quiet
+                                    and pair is not None
+                                    and first_value == keyvalue
+                                    and first[1] == pair
+                                ):
+                                    first = None
+                                    dropped += 1
                                     hits[0] += 1
                                     continue
-                            held_twin = None
-                    if (
-                        quiet and held_twin is not None
-                    ):  # no longer pairable here: hand over to the pairing state
-                        twins.counted(sender, firsts, dropped, unpaired, now)
-                        quiet, unpaired, firsts, dropped = False, None, 0, 0
-                if held_twin is not None:
-                    bare = role.form is BARE
-                    update = (
-                        (code, held_twin[1:], value, code == _GAUGE and text[0] in b"+-", repeat)
-                        if bare
-                        else None
-                    )
-                    if not offer(sender, role, keyvalue, update, now) or bare:
-                        hits[0] += 1
-                        continue
-                    if series is None:  # its series is made when the line first counts
-                        series = self._twin_series(key, entry, now)
-                        if series is None:
+                                else:
+                                    if quiet:  # no longer pairable here: hand over to the pairing state
+                                        self._counted(sender, firsts, dropped, first, first_value, now)
+                                        quiet, first, firsts, dropped = False, None, 0, 0
+                                    bare = pair is None
+                                    update = (
+                                        (code, twin[3:], value, code == _GAUGE and text[0] in b"+-", repeat)
+                                        if bare
+                                        else None
+                                    )
+                                    if not offer(sender, twin[2], keyvalue, update, now) or bare:
+                                        hits[0] += 1
+                                        continue
+                                if series is None:  # its series is made when the line first counts
+                                    series = self._twin_series(key, entry, now)
+                                    if series is None:
+                                        hits[0] += 1
+                                        continue
+                            if code == _COUNTER:
+                                series.value += value
+                            elif code == _GAUGE:
+                                if text[0] in b"+-":
+                                    series.value += value
+                                else:
+                                    series.value = value
+                            elif code == _HISTOGRAM:
+                                if repeat == 1:
+                                    series.buckets[bisect_left(series.bounds, value)] += 1
+                                    series.sum += value
+                                    series.count += 1
+                                else:
+                                    series.observe(value, now, repeat)
+                            elif code == _SUMMARY:
+                                if (
+                                    repeat == 1
+                                    and now < series.slot_end
+                                    and len(series.current) < _SUMMARY_INLINE_LIMIT
+                                ):
+                                    series.current.append(value)
+                                    series.sum += value
+                                    series.count += 1
+                                else:
+                                    series.observe(value, now, repeat)
+                            if series is not None:
+                                series.last_seen = now
                             hits[0] += 1
                             continue
-                if code == _COUNTER:
-                    if value < 0:
-                        slow(line, None)
-                        continue
-                    series.value += value
-                elif code == _GAUGE:
-                    if text[0] in b"+-":
-                        series.value += value
-                    else:
-                        series.value = value
-                elif code == _HISTOGRAM:
-                    if repeat == 1:
-                        series.buckets[bisect_left(series.bounds, value)] += 1
-                        series.sum += value
-                        series.count += 1
-                    else:
-                        series.observe(value, now, repeat)
-                elif code == _SUMMARY:
-                    if repeat == 1 and now < series.slot_end and len(series.current) < _SUMMARY_INLINE_LIMIT:
-                        series.current.append(value)
-                        series.sum += value
-                        series.count += 1
-                    else:
-                        series.observe(value, now, repeat)
-                if series is not None:
-                    series.last_seen = now
-                hits[0] += 1
-            if quiet and (firsts or dropped or unpaired):
-                twins.counted(sender, firsts, dropped, unpaired, now)
+                        key = None  # a cached line with an unusual value: the full path, not cached again
+                # The full path pairs through the pairing state: bring it up to date first.
+                if quiet:
+                    self._counted(sender, firsts, dropped, first, first_value, now)
+                    firsts = dropped = 0
+                self._slow(line, key, now, pod_deployment, sender)
+                quiet, first, first_value = self._claim(sender)
+            if quiet and (firsts or dropped or first is not None):
+                self._counted(sender, firsts, dropped, first, first_value, now)
+
+    def _claim(self, sender: Hashable) -> tuple[bool, CachedTwin | None, float | None]:
+        """Whether the hot loop pairs the sender's lines itself, and the counted first form it starts with."""
+        quiet, unpaired = self.twins.claim(sender)
+        if unpaired is None:
+            return quiet, None, None
+        role, value = unpaired
+        return quiet, self._cached_twin(role, None, None), value
+
+    def _counted(
+        self,
+        sender: Hashable,
+        firsts: int,
+        dropped: int,
+        first: CachedTwin | None,
+        value: float | None,
+        now: float,
+    ) -> None:
+        """Tell the pairing state what the hot loop paired since ``_claim``."""
+        self.twins.counted(sender, firsts, dropped, (first[2], value) if first is not None else None, now)
+
+    def _cached_twin(self, role: TwinRole, resolution: Resolution | None, series) -> CachedTwin:
+        """A twin line's part of its cache entry. The two forms of an event get opposite pair numbers (a
+        legacy form n, a tagged one -n), so the hot loop pairs them with one comparison of small integers."""
+        if role.form is BARE:  # a bare form waits for its legacy twin: it keeps where its update goes
+            return None, None, role, resolution, [None, -1]
+        number = self._pair_numbers.get((role.text, role.family))
+        if number is None:
+            number = len(self._pair_numbers) + self._pairs_forgotten + 1
+            self._pair_numbers[(role.text, role.family)] = number
+        pair = number if role.form is LEGACY else -number
+        # Once its series exists, the line needs no resolution any more (see _twin_series).
+        return pair, -pair, role, resolution if series is None else None, None
 
     def _slow(
         self, line: bytes, key: bytes | None, now: float, pod_deployment: str | None, sender: Hashable
@@ -351,9 +380,10 @@ class Pipeline:
 
     def _twin_series(self, key: bytes, entry: tuple, now: float):
         """A cached twin line counts for the first time: make its series and keep it in the line's entry."""
-        series = self._series(entry[6][1], now)
+        twin = entry[6]
+        series = self._series(twin[3], now)
         if series is not None:
-            self._cache[key] = (entry[0], series, *entry[2:])
+            self._cache[key] = (*entry[:1], series, *entry[2:6], (*twin[:3], None, None))
         return series
 
     def _apply_twin(self, update: Update, now: float) -> None:
@@ -370,6 +400,8 @@ class Pipeline:
     def _forget_lines(self) -> None:
         self._cache = {}
         self._cache_bytes = 0
+        self._pairs_forgotten += len(self._pair_numbers)  # numbers are never reused
+        self._pair_numbers = {}
 
     def _remember(self, key: bytes, parsed: ParsedLine, resolution: Resolution, series, repeat: int) -> None:
         """Cache the line's resolution, with the increments one more such line makes."""
@@ -382,7 +414,11 @@ class Pipeline:
             return
         self._cache_bytes += len(key)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
-        twin = (resolution.twin, resolution, [None, -1]) if resolution.twin is not None else None
+        if resolution.twin is not None and series is None and resolution.twin.form is not BARE:
+            series = self.registry.find(
+                resolution.name, resolution.kind, resolution.labels
+            )  # made by its twin
+        twin = self._cached_twin(resolution.twin, resolution, series) if resolution.twin is not None else None
         self._cache[key] = (code, series, parsed.divisor, resolution.scale, repeat, hits, twin)
 
     def _outcome(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> list[int] | None:

@@ -272,6 +272,13 @@ class Registry:
         self.memory += cost
         return series
 
+    def find(self, name: str, kind: str, labels: dict[str, str]) -> Series | None:
+        """The series for (name, labels) if it exists as ``kind``; nothing is made or refreshed."""
+        family = self.families.get(name)
+        if family is None or family.kind != kind:
+            return None
+        return family.series.get(tuple(sorted(labels.items())))
+
     def _check_limits(self, family: Family | None, size: int, cost: int) -> None:
         limits = self.limits
         if limits.global_series and self.series_total >= limits.global_series:

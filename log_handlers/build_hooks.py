@@ -11,10 +11,10 @@ from pathlib import Path
 from setuptools.command.build_py import build_py
 
 PTH_NAME = "airglow-legacy-paths.pth"
-# One line, run by site.py at start-up; it must never fail, even when Airglow is half uninstalled.
+# One line, run by site.py at start-up. It must never print a traceback: not when Airglow is half uninstalled,
+# nor when an editable install's checkout has moved (site.py reports any exception of a .pth line).
 PTH_LINE = (
-    "import importlib.util as u; u.find_spec('airglow.log_handlers.legacy_paths') "
-    "and __import__('airglow.log_handlers.legacy_paths')\n"
+    'import sys; exec("try:\\n import airglow.log_handlers.legacy_paths\\nexcept ImportError:\\n pass")\n'
 )
 
 

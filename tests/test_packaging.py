@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -65,3 +66,7 @@ def test_a_fresh_install_has_only_the_airglow_package_and_keeps_the_old_path_for
     )
     assert old.stdout.strip() == "True", old.stderr
     assert "FutureWarning: 'log_handlers' is Airglow 0.1's module path" in old.stderr
+
+    shutil.rmtree(Path(site, "airglow", "log_handlers"))  # half uninstalled, or an editable checkout moved
+    started = subprocess.run([python, "-c", "print('started')"], capture_output=True, text=True, cwd=tmp_path)
+    assert (started.stdout, started.stderr) == ("started\n", ""), "the start-up line never prints a traceback"
