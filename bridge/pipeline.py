@@ -258,11 +258,9 @@ class Pipeline:
         legacy form n, a tagged one -n), so the hot loop pairs them with one comparison of small integers."""
         if role.form is BARE:  # a bare form waits for its legacy twin: it keeps where its update goes
             return None, None, role, resolution, [None, -1]
-        number = self._pair_numbers.get((role.text, role.family))
-        if number is None:
-            number = len(self._pair_numbers) + self._pairs_forgotten + 1
-            self._pair_numbers[(role.text, role.family)] = number
-        pair = number if role.form is LEGACY else -number
+        pair = self._pair_number(role.text, role.family)
+        if role.form is not LEGACY:
+            pair = -pair
         # Once its series exists, the line needs no resolution any more (see _twin_series).
         return pair, -pair, role, resolution if series is None else None, None
 
@@ -378,12 +376,26 @@ class Pipeline:
         )
         return self.twins.offer(sender, role, value if code <= _GAUGE else None, update, now)
 
+    def _pair_number(self, text: str, family: str) -> int:
+        """The number both forms of the event (text, family) share. The table is bounded like the line cache;
+        starting it over is safe: numbers are never reused, so a pair split across it goes to the pairing state."""
+        number = self._pair_numbers.get((text, family))
+        if number is None:
+            if len(self._pair_numbers) >= self._cache_limit:
+                self._forget_pair_numbers()
+            number = self._pair_numbers[(text, family)] = len(self._pair_numbers) + self._pairs_forgotten + 1
+        return number
+
+    def _forget_pair_numbers(self) -> None:
+        self._pairs_forgotten += len(self._pair_numbers)
+        self._pair_numbers = {}
+
     def _twin_series(self, key: bytes, entry: tuple, now: float):
         """A cached twin line counts for the first time: make its series and keep it in the line's entry."""
         twin = entry[6]
         series = self._series(twin[3], now)
         if series is not None:
-            self._cache[key] = (*entry[:1], series, *entry[2:6], (*twin[:3], None, None))
+            self._cache[key] = (entry[0], series, *entry[2:6], (*twin[:3], None, None))
         return series
 
     def _apply_twin(self, update: Update, now: float) -> None:
@@ -400,8 +412,7 @@ class Pipeline:
     def _forget_lines(self) -> None:
         self._cache = {}
         self._cache_bytes = 0
-        self._pairs_forgotten += len(self._pair_numbers)  # numbers are never reused
-        self._pair_numbers = {}
+        self._forget_pair_numbers()
 
     def _remember(self, key: bytes, parsed: ParsedLine, resolution: Resolution, series, repeat: int) -> None:
         """Cache the line's resolution, with the increments one more such line makes."""
@@ -415,9 +426,8 @@ class Pipeline:
         self._cache_bytes += len(key)
         code = _DROP if resolution.action == DROP else _KIND_CODES[resolution.kind]
         if resolution.twin is not None and series is None and resolution.twin.form is not BARE:
-            series = self.registry.find(
-                resolution.name, resolution.kind, resolution.labels
-            )  # made by its twin
+            # A dropped second form: its twin made the series.
+            series = self.registry.find(resolution.name, resolution.kind, resolution.labels)
         twin = self._cached_twin(resolution.twin, resolution, series) if resolution.twin is not None else None
         self._cache[key] = (code, series, parsed.divisor, resolution.scale, repeat, hits, twin)
 

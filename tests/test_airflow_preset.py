@@ -38,7 +38,7 @@ DOCUMENTED = documented()
 PRESET = load_mapping("", settings_from_args(build_parser().parse_args([])).preset)
 
 
-def preset_pipeline(clock: Clock | None = None) -> Pipeline:
+def preset_pipeline(clock: Clock | None = None, line_cache_size: int = 200_000) -> Pipeline:
     mapper = Mapper(PRESET)
     return Pipeline(
         ParserOptions(),
@@ -46,6 +46,7 @@ def preset_pipeline(clock: Clock | None = None) -> Pipeline:
         Registry(),
         SelfMetrics(),
         FleetIdentity(from_prefix=True),
+        line_cache_size=line_cache_size,
         clock=clock or Clock(),
     )
 

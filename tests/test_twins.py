@@ -303,13 +303,17 @@ def _line(twin: Twin) -> bytes:
 
 
 @settings(max_examples=150, deadline=None)
-@given(traffic(lost=True), st.randoms(use_true_random=False))
-def test_the_pipeline_counts_every_event_once_whatever_the_batches(twins: list[Twin], rng) -> None:
+@given(traffic(lost=True), st.randoms(use_true_random=False), st.sampled_from([200_000, 3]))
+def test_the_pipeline_counts_every_event_once_whatever_the_batches(
+    twins: list[Twin], rng, cache: int
+) -> None:
+    """Also with a line cache of 3 lines: the cache, and the pair numbers the hot loop pairs by, start over
+    all the time, so pairs are split across that."""
     from test_airflow_preset import preset_pipeline
     from test_exporter import Clock, samples
 
     clock = Clock()
-    pipeline = preset_pipeline(clock)
+    pipeline = preset_pipeline(clock, line_cache_size=cache)
     arrivals = sorted((t for t in twins if t.at is not None), key=lambda t: t.at)
     while arrivals:  # consecutive lines of one sender that arrive together, in batches of random size
         sender, size, at = arrivals[0].sender, rng.randint(1, 4), arrivals[0].at
