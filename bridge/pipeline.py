@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Container, Hashable
 
 from airglow.bridge.fleet import NO_IDENTITY, FleetIdentity
 from airglow.bridge.line import ParsedLine, ParserOptions, parse_line
@@ -45,9 +45,9 @@ MAX_OUTCOMES = 4096
 _SETTLE_EVERY = 0.1
 # Where a waiting bare twin's update goes: its resolution, and its series once made ([series, registry epoch]).
 TwinTarget = tuple[Resolution, list]
-# A twin line's part of its cache entry: (pair number, its twin's pair number, role, resolution, cached
-# series of a bare form); see Pipeline._cached_twin.
-CachedTwin = tuple[int | None, int | None, TwinRole, Resolution | None, list | None]
+# A twin line's part of its cache entry: (pair number, its twin's pair number, family, role's fields,
+# resolution, cached series of a bare form); see Pipeline._cached_twin.
+CachedTwin = tuple[int | None, int | None, str, tuple[str, str, str], Resolution | None, list | None]
 # A waiting bare twin's update (kind code, target, value, relative gauge, repeat), applied when it counts.
 Update = tuple[int, TwinTarget, float, bool, int]
 
@@ -135,9 +135,9 @@ class Pipeline:
             cache = self._cache
             twins = self.twins
             offer = twins.offer
-            # While the pairing state holds nothing for this sender, pair adjacent lines here and tell it after.
-            # first, first_value: the cached twin of a counted first form whose twin may come next
-            quiet, first, first_value = self._claim(sender)
+            # The hot loop pairs a sender's adjacent twins itself, except in families the pairing state holds
+            # something of: busy. first, first_value: a counted first form whose twin may come next.
+            busy, first, first_value = self._claim(sender)
             firsts = dropped = 0
             for line in lines:
                 colon = line.find(b":")
@@ -163,30 +163,31 @@ class Pipeline:
                             if twin is not None:  # counted only if it is its event's first form
                                 keyvalue = value if code <= _GAUGE else None
                                 pair = twin[0]  # None for a bare form
-                                if quiet and pair is not None and first is None:
-                                    first, first_value = twin, keyvalue  # its twin may come next
-                                    firsts += 1
-                                elif (
-                                    quiet
-                                    and pair is not None
-                                    and first_value == keyvalue
-                                    and first[1] == pair
-                                ):
+                                if first is not None and first[1] == pair and first_value == keyvalue:
                                     first = None
                                     dropped += 1
                                     hits[0] += 1
                                     continue
-                                else:
-                                    if quiet:  # no longer pairable here: hand over to the pairing state
-                                        self._counted(sender, firsts, dropped, first, first_value, now)
-                                        quiet, first, firsts, dropped = False, None, 0, 0
+                                if first is not None and pair is not None and twin[2] not in busy:
+                                    # The first form's twin did not come next: from now on the pairing state
+                                    # expects it.
+                                    busy = twins.expect(sender, TwinRole._make(first[3]), first_value, now)
+                                    first = None
+                                if first is None and pair is not None and twin[2] not in busy:
+                                    first, first_value = twin, keyvalue  # its twin may come next
+                                    firsts += 1
+                                else:  # the pairing state decides
+                                    self._counted(sender, firsts, dropped, first, first_value, now)
+                                    firsts = dropped = 0
                                     bare = pair is None
                                     update = (
-                                        (code, twin[3:], value, code == _GAUGE and text[0] in b"+-", repeat)
+                                        (code, twin[4:], value, code == _GAUGE and text[0] in b"+-", repeat)
                                         if bare
                                         else None
                                     )
-                                    if not offer(sender, twin[2], keyvalue, update, now) or bare:
+                                    counts = offer(sender, TwinRole._make(twin[3]), keyvalue, update, now)
+                                    busy, first, first_value = self._claim(sender)
+                                    if not counts or bare:
                                         hits[0] += 1
                                         continue
                                 if series is None:  # its series is made when the line first counts
@@ -225,21 +226,20 @@ class Pipeline:
                             continue
                         key = None  # a cached line with an unusual value: the full path, not cached again
                 # The full path pairs through the pairing state: bring it up to date first.
-                if quiet:
-                    self._counted(sender, firsts, dropped, first, first_value, now)
-                    firsts = dropped = 0
-                self._slow(line, key, now, pod_deployment, sender)
-                quiet, first, first_value = self._claim(sender)
-            if quiet and (firsts or dropped or first is not None):
                 self._counted(sender, firsts, dropped, first, first_value, now)
+                firsts = dropped = 0
+                self._slow(line, key, now, pod_deployment, sender)
+                busy, first, first_value = self._claim(sender)
+            self._counted(sender, firsts, dropped, first, first_value, now)
 
-    def _claim(self, sender: Hashable) -> tuple[bool, CachedTwin | None, float | None]:
-        """Whether the hot loop pairs the sender's lines itself, and the counted first form it starts with."""
-        quiet, unpaired = self.twins.claim(sender)
+    def _claim(self, sender: Hashable) -> tuple[Container[str], CachedTwin | None, float | None]:
+        """The sender's families the hot loop leaves to the pairing state, and the counted first form it starts
+        with (see Twins.claim)."""
+        busy, unpaired = self.twins.claim(sender)
         if unpaired is None:
-            return quiet, None, None
+            return busy, None, None
         role, value = unpaired
-        return quiet, self._cached_twin(role, None, None), value
+        return busy, self._cached_twin(role, None, None), value
 
     def _counted(
         self,
@@ -251,18 +251,24 @@ class Pipeline:
         now: float,
     ) -> None:
         """Tell the pairing state what the hot loop paired since ``_claim``."""
-        self.twins.counted(sender, firsts, dropped, (first[2], value) if first is not None else None, now)
+        if firsts or dropped or first is not None:
+            unpaired = (TwinRole._make(first[3]), value) if first is not None else None
+            self.twins.counted(sender, firsts, dropped, unpaired, now)
 
     def _cached_twin(self, role: TwinRole, resolution: Resolution | None, series) -> CachedTwin:
         """A twin line's part of its cache entry. The two forms of an event get opposite pair numbers (a
-        legacy form n, a tagged one -n), so the hot loop pairs them with one comparison of small integers."""
+        legacy form n, a tagged one -n), so the hot loop pairs them with one comparison of small integers.
+        The role is kept as a plain tuple of strings, and the resolution only until the series exists: the
+        cyclic GC then stops tracking the entry's twin part (a GC-tracked object per cached line costs
+        every collection)."""
+        fields = tuple(role)
         if role.form is BARE:  # a bare form waits for its legacy twin: it keeps where its update goes
-            return None, None, role, resolution, [None, -1]
+            return None, None, role.family, fields, resolution, [None, -1]
         pair = self._pair_number(role.text, role.family)
         if role.form is not LEGACY:
             pair = -pair
         # Once its series exists, the line needs no resolution any more (see _twin_series).
-        return pair, -pair, role, resolution if series is None else None, None
+        return pair, -pair, role.family, fields, resolution if series is None else None, None
 
     def _slow(
         self, line: bytes, key: bytes | None, now: float, pod_deployment: str | None, sender: Hashable
@@ -393,9 +399,9 @@ class Pipeline:
     def _twin_series(self, key: bytes, entry: tuple, now: float):
         """A cached twin line counts for the first time: make its series and keep it in the line's entry."""
         twin = entry[6]
-        series = self._series(twin[3], now)
+        series = self._series(twin[4], now)
         if series is not None:
-            self._cache[key] = (entry[0], series, *entry[2:6], (*twin[:3], None, None))
+            self._cache[key] = (entry[0], series, *entry[2:6], (*twin[:4], None, None))
         return series
 
     def _apply_twin(self, update: Update, now: float) -> None:

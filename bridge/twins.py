@@ -23,9 +23,9 @@ Every table is bounded: a full generation is turned over early, and what it held
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Container, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 LEGACY, TAGGED, BARE = "legacy", "tagged", "bare"
 
@@ -40,13 +40,14 @@ DECISIONS = (FIRST, PAIRED, WAITED, EVICTED)
 _SOLO_STREAK = 3
 
 P = TypeVar("P")
+_NO_FAMILIES: dict[str, int] = {}  # never written
 
 
-@dataclass(frozen=True, slots=True)
-class TwinRole:
+class TwinRole(NamedTuple):
     """What a mapped event is in a pair: its form, the legacy text it stands for, and its family.
 
-    ``text`` is the canonical legacy name (empty for a bare form); ``family`` is the tagged name.
+    ``text`` is the canonical legacy name (empty for a bare form); ``family`` is the tagged name. A tuple of
+    strings, which the cyclic GC stops tracking: every cached twin line keeps one.
     """
 
     form: str
@@ -86,24 +87,34 @@ class _Generations(Generic[P]):
     ``2 * limit`` are ever held. Keys are flat tuples, counts ints: nothing for the cyclic GC to walk.
     """
 
-    def __init__(self, span: float, limit: int, senders: dict[Hashable, int] | None = None) -> None:
+    def __init__(
+        self, span: float, limit: int, senders: dict[Hashable, dict[str, int]] | None = None
+    ) -> None:
         self.span = span
         self.limit = limit
         self.current: dict[Hashable, P] = {}
         self.previous: dict[Hashable, P] = {}
         self.added = 0
         self.turn_at: float | None = None
-        # Entries per sender (a key's first element), shared by the tables of one Twins: see Twins.quiet.
+        # Entries per sender and family (a key's first two elements), shared by the tables of one Twins: see
+        # Twins.claim.
         self.senders = senders
 
-    def _counted(self, sender: Hashable, change: int) -> None:
-        if self.senders is None:
+    def _counted(self, key: tuple, change: int) -> None:
+        senders = self.senders
+        if senders is None:
             return
-        count = self.senders.get(sender, 0) + change
+        sender, family = key[0], key[1]
+        families = senders.get(sender)
+        if families is None:
+            families = senders[sender] = {}
+        count = families.get(family, 0) + change
         if count > 0:
-            self.senders[sender] = count
-        else:
-            self.senders.pop(sender, None)
+            families[family] = count
+            return
+        families.pop(family, None)
+        if not families:
+            del senders[sender]
 
     def start(self, now: float) -> dict[Hashable, P] | None:
         """Make room for one more value; returns a generation a full table turned over early."""
@@ -119,7 +130,7 @@ class _Generations(Generic[P]):
         self.added = 0
         if self.senders is not None:
             for key, value in ended.items():
-                self._counted(key[0], -self._entries(value))
+                self._counted(key, -self._entries(value))
         return ended
 
     @staticmethod
@@ -143,7 +154,7 @@ class _Expected(_Generations[int]):
         self.start(now)
         current = self.current
         current[key] = current.get(key, 0) + 1
-        self._counted(key[0], 1)
+        self._counted(key, 1)
 
     @staticmethod
     def _entries(value: int) -> int:
@@ -159,7 +170,7 @@ class _Expected(_Generations[int]):
                     del generation[key]
                 else:
                     generation[key] = count - 1
-                self._counted(key[0], -1)
+                self._counted(key, -1)
                 return True
         return False
 
@@ -178,7 +189,7 @@ class _Waiting(_Generations[list]):
             self.current[key] = [payload]
         else:
             waiting.append(payload)
-        self._counted(key[0], 1)
+        self._counted(key, 1)
         return pushed
 
     @staticmethod
@@ -194,7 +205,7 @@ class _Waiting(_Generations[list]):
                 payload = waiting.pop(0)
                 if not waiting:
                     del generation[key]
-                self._counted(key[0], -1)
+                self._counted(key, -1)
                 return payload
         return None
 
@@ -239,7 +250,8 @@ class Twins(Generic[P]):
         self.window = window
         self.memory = memory
         self._apply = apply
-        self._senders: dict[Hashable, int] = {}  # entries each sender has in the tables below
+        # entries per sender and family in the tables below
+        self._senders: dict[Hashable, dict[str, int]] = {}
         self._bare: _Waiting = _Waiting(window, max_held, self._senders)
         # The first form each sender counted last, until its twin comes (Airflow sends them back to back);
         # on any other event from that sender it moves to the expectation tables below.
@@ -298,18 +310,16 @@ class Twins(Generic[P]):
         self._remember(sender, (role, value), now)
         return True
 
-    def claim(self, sender: Hashable) -> tuple[bool, tuple | None]:
-        """For a caller that pairs a sender's adjacent lines itself: (True, the sender's counted first form
-        still waiting for its twin, taken out of its slot) when nothing else waits or is expected for the
-        sender, so its next event is a first form or that one's twin; else (False, None). The caller reports
-        back with ``counted``."""
-        if sender in self._senders:
-            return False, None
+    def claim(self, sender: Hashable) -> tuple[Container[str], tuple | None]:
+        """For a caller that pairs a sender's adjacent lines itself: the families that have waiting or expected
+        events of the sender (an event of those goes through ``offer``; one of any other family is a first form
+        or the twin of the one before it), and the sender's counted first form still waiting for its twin, taken
+        out of its slot. The caller reports back with ``counted`` before it calls anything else."""
         last = self._last
         pending = last.current.pop(sender, None)
         if pending is None and last.previous:
             pending = last.previous.pop(sender, None)
-        return True, pending
+        return self._senders.get(sender, _NO_FAMILIES), pending
 
     def counted(self, sender: Hashable, first: int, dropped: int, unpaired: tuple | None, now: float) -> None:
         """What a caller paired by itself after ``claim(sender)``: ``first`` forms counted, ``dropped`` twins,
@@ -318,6 +328,12 @@ class Twins(Generic[P]):
         self.decisions[PAIRED] += dropped
         if unpaired is not None:
             self._remember(sender, unpaired, now)
+
+    def expect(self, sender: Hashable, role: TwinRole, value: float | None, now: float) -> Container[str]:
+        """A caller's counted first form whose twin did not come next: expect the twin under its keys. Returns
+        the sender's families with waiting or expected events, as ``claim`` does."""
+        self._expect(sender, (role, value), now)
+        return self._senders.get(sender, _NO_FAMILIES)
 
     def _remember(self, sender: Hashable, first: tuple, now: float) -> None:
         last = self._last
