@@ -8,7 +8,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
 
 from airglow.bridge.address import bind_socket, sender_ip
 from airglow.bridge.errors import ConfigError
@@ -195,7 +195,7 @@ class Bridge:
     def quit(self) -> None:
         self.stopped.set()
 
-    def metrics_chunks(self, openmetrics: bool) -> Iterator[bytes]:
+    def metrics_chunks(self, openmetrics: bool) -> Generator[bytes, None, None]:
         """The exposition in chunks: self-metrics read at once, mapped families a slice at a time, each
         under the lock, so ingestion goes on during a scrape and no response is held whole."""
         pipeline = self.pipeline
@@ -210,6 +210,7 @@ class Bridge:
         parts: list[str] = []
         size = 0
         for name in plan:
+            texts: Iterable[str]
             if name in own:
                 texts = [render_family(own[name], openmetrics)]
             else:

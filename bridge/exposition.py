@@ -13,7 +13,7 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 
 def wants_openmetrics(accept: str | None) -> bool:
     """client_golang negotiates OpenMetrics only when the scraper lists it in Accept."""
-    return bool(accept) and "application/openmetrics-text" in accept
+    return accept is not None and "application/openmetrics-text" in accept
 
 
 def render(families: Iterable[FamilySnapshot], openmetrics: bool) -> bytes:

@@ -15,7 +15,7 @@ import logging
 import socket
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,7 +58,7 @@ class Routes(Protocol):
     telemetry_path: str
     enable_lifecycle: bool
 
-    def metrics_chunks(self, openmetrics: bool) -> Iterator[bytes]: ...
+    def metrics_chunks(self, openmetrics: bool) -> Generator[bytes, None, None]: ...
     def is_healthy(self) -> bool: ...
     def is_ready(self) -> bool: ...
     def reload(self) -> str | None: ...
@@ -356,7 +356,7 @@ def _head(status: int, content_type: str, keep_alive: bool, extra: list[str]) ->
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _compressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+def _compressed(chunks: Generator[bytes, None, None]) -> Generator[bytes, None, None]:
     compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing, fastest level
     try:
         for chunk in chunks:

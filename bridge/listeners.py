@@ -215,7 +215,7 @@ class TCPListener:
                 if key.fileobj is self._sock:
                     self._accept()
                 elif key.data is not None:
-                    self._read(key.fileobj, key.data)
+                    self._read(key.data)
             now = time.monotonic()
             if now >= sweep_at:
                 sweep_at = now + 1.0
@@ -237,12 +237,13 @@ class TCPListener:
                 conn.close()
                 continue
             conn.setblocking(False)
-            state = _Connection(address, time.monotonic())
+            state = _Connection(conn, address, time.monotonic())
             self._connections[conn] = state
             self._selector.register(conn, selectors.EVENT_READ, state)
             self._count("statsd_exporter_tcp_connections_total", 1)
 
-    def _read(self, conn: socket.socket, state: _Connection) -> None:
+    def _read(self, state: _Connection) -> None:
+        conn = state.conn
         try:
             chunk = conn.recv(_RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -305,6 +306,7 @@ class TCPListener:
 
 @dataclass
 class _Connection:
+    conn: socket.socket
     address: Sender
     last: float
     pending: bytes = b""

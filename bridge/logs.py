@@ -45,4 +45,5 @@ def _log_thread_error(args: threading.ExceptHookArgs) -> None:
     thread = args.thread.name if args.thread else "?"
     log = logging.getLogger("bridge")
     log.error("unexpected error in thread %s: %s: %s", thread, args.exc_type.__name__, args.exc_value)
-    log.debug("traceback", exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    if args.exc_value is not None:
+        log.debug("traceback", exc_info=args.exc_value)

@@ -12,6 +12,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Container, Hashable
+from typing import cast
 
 from airglow.bridge.fleet import NO_IDENTITY, FleetIdentity
 from airglow.bridge.line import ParsedLine, ParserOptions, parse_line
@@ -47,7 +48,7 @@ _SETTLE_EVERY = 0.1
 TwinTarget = tuple[Resolution, list]
 # A twin line's part of its cache entry: (pair number, its twin's pair number, family, role's fields,
 # resolution, cached series of a bare form); see Pipeline._cached_twin.
-CachedTwin = tuple[int | None, int | None, str, tuple[str, str, str], Resolution | None, list | None]
+CachedTwin = tuple[int | None, int | None, str, tuple[str, ...], Resolution | None, list | None]
 # A waiting bare twin's update (kind code, target, value, relative gauge, repeat), applied when it counts.
 Update = tuple[int, TwinTarget, float, bool, int]
 
@@ -180,8 +181,14 @@ class Pipeline:
                                     self._counted(sender, firsts, dropped, first, first_value, now)
                                     firsts = dropped = 0
                                     bare = pair is None
-                                    update = (
-                                        (code, twin[4:], value, code == _GAUGE and text[0] in b"+-", repeat)
+                                    update: Update | None = (
+                                        (
+                                            code,
+                                            cast(TwinTarget, twin[4:]),  # a bare form's entry keeps both
+                                            value,
+                                            code == _GAUGE and text[0] in b"+-",
+                                            repeat,
+                                        )
                                         if bare
                                         else None
                                     )
@@ -329,7 +336,7 @@ class Pipeline:
         if resolution.twin is not None and not self.registry.labels_fit(resolution.labels.items()):
             self._count_dropped("label_bytes", resolution.name)  # before pairing: it never holds such labels
             return None
-        if resolution.twin is not None and not self._offer_twin(resolution, sender, now):
+        if resolution.twin is not None and not self._offer_twin(resolution, resolution.twin, sender, now):
             # Dropped as a twin, or a bare event waiting: no series now (bridge.twins decides).
             stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat)
             return resolution, None
@@ -371,11 +378,10 @@ class Pipeline:
             (("limit", limit), ("metric_name", self._dropped_names.shown(name))),
         )
 
-    def _offer_twin(self, resolution: Resolution, sender: Hashable, now: float) -> bool:
+    def _offer_twin(self, resolution: Resolution, role: TwinRole, sender: Hashable, now: float) -> bool:
         """Whether the twin counts now. Pairs on the value for counters and gauges (Airflow 2 sends zero
         counts too), not for timers; a bare twin that waits is applied by ``_apply_twin`` when it counts."""
         code = _KIND_CODES[resolution.kind]
-        role = resolution.twin
         value = resolution.value
         update = (
             (code, (resolution, [None, -1]), value, resolution.relative, 1) if role.form is BARE else None
@@ -448,7 +454,9 @@ class Pipeline:
         return hits
 
     def _increments(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> tuple:
-        increments = [("statsd_exporter_samples_total", (), 1)]
+        increments: list[tuple[str, tuple[tuple[str, str], ...], int]] = [
+            ("statsd_exporter_samples_total", (), 1)
+        ]
         if parsed.tags:
             increments.append(("statsd_exporter_tags_total", (), parsed.tags))
         if parsed.tag_errors:

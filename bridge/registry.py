@@ -49,6 +49,14 @@ class Series:
         self.ttl = ttl
         self.last_seen = now
 
+    def buckets_held(self) -> int:
+        """Histogram buckets the series keeps (part of its memory cost)."""
+        return 0
+
+    def samples(self, now: float) -> list[Sample]:
+        """The series' exposition lines."""
+        raise NotImplementedError
+
 
 class ValueSeries(Series):
     """A counter or a gauge."""
@@ -58,6 +66,9 @@ class ValueSeries(Series):
     def __init__(self, key, ttl, now) -> None:
         super().__init__(key, ttl, now)
         self.value = 0.0
+
+    def samples(self, now: float) -> list[Sample]:
+        return [Sample("", self.label_text, None, self.value)]
 
 
 class HistogramSeries(Series):
@@ -76,6 +87,16 @@ class HistogramSeries(Series):
         self.buckets[bisect_left(self.bounds, value)] += repeat
         self.sum = add_repeated(self.sum, value, repeat)
         self.count += repeat
+
+    def buckets_held(self) -> int:
+        return len(self.bounds)
+
+    def samples(self, now: float) -> list[Sample]:
+        labels, out, cumulative = self.label_text, [], 0
+        for bound, count in zip((*self.bounds, math.inf), self.buckets, strict=True):
+            cumulative += count
+            out.append(Sample("_bucket", labels, ("le", bound), cumulative))
+        return [*out, Sample("_sum", labels, None, self.sum), Sample("_count", labels, None, self.count)]
 
 
 class SummarySeries(Series):
@@ -147,6 +168,14 @@ class SummarySeries(Series):
             return [(q, math.nan) for q in self.quantiles]
         last = len(samples) - 1
         return [(q, samples[min(last, max(0, math.ceil(q * len(samples)) - 1))]) for q in self.quantiles]
+
+    def samples(self, now: float) -> list[Sample]:
+        labels = self.label_text
+        return [
+            *(Sample("", labels, ("quantile", q), v) for q, v in self.quantile_values(now)),
+            Sample("_sum", labels, None, self.sum),
+            Sample("_count", labels, None, self.count),
+        ]
 
 
 class Family:
@@ -329,7 +358,7 @@ class Registry:
 
 
 def _cost_of(kind: str, series: Series) -> int:
-    return series_cost(kind, series.key, len(series.bounds) if kind == HISTOGRAM else 0)
+    return series_cost(kind, series.key, series.buckets_held())
 
 
 def _new_series(kind: str, key: tuple, ttl: float, now: float, options) -> Series:
@@ -346,23 +375,5 @@ def _snapshot(family: Family, keys: list[tuple], now: float) -> FamilySnapshot:
     for key in keys:
         series = held.get(key)
         if series is not None:
-            samples.extend(_series_samples(family.kind, series, now))
+            samples.extend(series.samples(now))
     return FamilySnapshot(family.name, family.kind, family.help, samples)
-
-
-def _series_samples(kind: str, series: Series, now: float) -> list[Sample]:
-    labels = series.label_text
-    if kind in (COUNTER, GAUGE):
-        return [Sample("", labels, None, series.value)]
-    if kind == HISTOGRAM:
-        out, cumulative = [], 0
-        for bound, count in zip((*series.bounds, math.inf), series.buckets, strict=True):
-            cumulative += count
-            out.append(Sample("_bucket", labels, ("le", bound), cumulative))
-        return [*out, Sample("_sum", labels, None, series.sum), Sample("_count", labels, None, series.count)]
-    quantiles = [Sample("", labels, ("quantile", q), v) for q, v in series.quantile_values(now)]
-    return [
-        *quantiles,
-        Sample("_sum", labels, None, series.sum),
-        Sample("_count", labels, None, series.count),
-    ]

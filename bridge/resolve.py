@@ -68,12 +68,13 @@ def resolve(event: Event, mapper: Mapper) -> Resolution:
             ttl,
             _exposure_error(name, kind, labels, event.value),
         )
+    rule = result.rule
     if rule.action == DROP:
         return Resolution(DROP, "", kind, labels, event.value, event.relative, rule, "", None, ttl)
     unescape = rule.airglow.unescape_ids
-    for key, value in result.labels:
+    for key, label_value in result.labels:
         if not (rule.honor_labels and key in labels):
-            labels[key] = unescape_id(value) if unescape and "__" in value else value
+            labels[key] = unescape_id(label_value) if unescape and "__" in label_value else label_value
     scale = _scale(rule, event)
     value = event.value * scale if scale != 1.0 else event.value
     name = escape_metric_name(result.name)

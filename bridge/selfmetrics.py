@@ -201,7 +201,7 @@ class SelfMetrics:
 
 def _process_metrics(started: float) -> dict[tuple[str, Labels], float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    out = {
+    out: dict[tuple[str, Labels], float] = {
         ("process_cpu_seconds_total", ()): usage.ru_utime + usage.ru_stime,
         ("process_start_time_seconds", ()): started,
         ("process_max_fds", ()): float(resource.getrlimit(resource.RLIMIT_NOFILE)[0]),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Hashable
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar, cast
 
 LEGACY, TAGGED, BARE = "legacy", "tagged", "bare"
 
@@ -130,7 +130,7 @@ class _Generations(Generic[P]):
         self.added = 0
         if self.senders is not None:
             for key, value in ended.items():
-                self._counted(key, -self._entries(value))
+                self._counted(cast(tuple, key), -self._entries(value))  # keyed by (sender, family, ...)
         return ended
 
     @staticmethod
@@ -150,7 +150,7 @@ class _Generations(Generic[P]):
 class _Expected(_Generations[int]):
     """Expectations of one kind: how many twins are expected under a key."""
 
-    def add(self, key: Hashable, now: float) -> None:
+    def add(self, key: tuple, now: float) -> None:
         self.start(now)
         current = self.current
         current[key] = current.get(key, 0) + 1
@@ -160,7 +160,7 @@ class _Expected(_Generations[int]):
     def _entries(value: int) -> int:
         return value
 
-    def take(self, key: Hashable) -> bool:
+    def take(self, key: tuple) -> bool:
         if self.turn_at is None:
             return False
         for generation in (self.previous, self.current):
@@ -182,7 +182,7 @@ class _Expected(_Generations[int]):
 class _Waiting(_Generations[list]):
     """Bare events waiting for their legacy twin, oldest first under each key."""
 
-    def add(self, key: Hashable, payload, now: float) -> dict | None:
+    def add(self, key: tuple, payload, now: float) -> dict | None:
         pushed = self.start(now)
         waiting = self.current.get(key)
         if waiting is None:
@@ -196,7 +196,7 @@ class _Waiting(_Generations[list]):
     def _entries(value: list) -> int:
         return len(value)
 
-    def take(self, key: Hashable):
+    def take(self, key: tuple):
         if self.turn_at is None:
             return None
         for generation in (self.previous, self.current):
@@ -284,10 +284,12 @@ class Twins(Generic[P]):
     def learned(self) -> int:
         return len(self._learned)
 
-    def offer(self, sender: Hashable, role: TwinRole, value: float | None, payload: P, now: float) -> bool:
+    def offer(
+        self, sender: Hashable, role: TwinRole, value: float | None, payload: P | None, now: float
+    ) -> bool:
         """One twin-capable event: True when it counts now (the caller applies it), False when it is dropped
-        as a twin; a bare event always answers False, and ``apply`` gets its ``payload`` when it counts.
-        ``value`` is part of the key for counters and gauges, None for timers."""
+        as a twin; a bare event always answers False, and ``apply`` gets its ``payload`` (None for the other
+        forms) when it counts. ``value`` is part of the key for counters and gauges, None for timers."""
         form, family, text = role.form, role.family, role.text
         last = self._last
         pending = last.current.pop(sender, None)
@@ -300,6 +302,8 @@ class Twins(Generic[P]):
                 return False
             self._expect(sender, pending, now)
         if form is BARE:
+            if payload is None:
+                raise ValueError(f"a bare twin of {family} needs the update to apply when it counts")
             return self._offer_bare(sender, family, (sender, family, value), payload, now)
         maybe_second = self._maybe_second_tagged if form is TAGGED else self._maybe_second_legacy
         if maybe_second(sender, family, text, value):

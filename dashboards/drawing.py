@@ -104,8 +104,8 @@ def timeseries_svg(panel: DrawnPanel, width: int, height: int) -> str:
 
 
 def stat_svg(panel: DrawnPanel, width: int, height: int) -> str:
-    shown = [(name, finite(series.points)) for name, series in panel.series]
-    shown = [(name, points[-1][1]) for name, points in shown if points]
+    latest = [(name, finite(series.points)) for name, series in panel.series]
+    shown = [(name, points[-1][1]) for name, points in latest if points]
     if not shown:
         return no_data(width, height)
     cell = width / len(shown)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import attr
 from grafanalib import core
@@ -127,7 +128,7 @@ class HistogramHeatmap(core.Panel):
 
 
 def build(spec: PanelSpec, position: core.GridPos) -> core.Panel:
-    common = {
+    common: dict[str, Any] = {
         "title": spec.title,
         "description": spec.description,
         "dataSource": DATASOURCE,

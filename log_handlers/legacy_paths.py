@@ -49,7 +49,9 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return module
 
     def exec_module(self, module: ModuleType) -> None:
-        module.__spec__ = self._specs.pop(module.__spec__.name, module.__spec__)
+        spec = module.__spec__
+        if spec is not None:
+            module.__spec__ = self._specs.pop(spec.name, spec)
 
 
 def install() -> None:

@@ -11,7 +11,7 @@ def file_of_logger(logger: Any) -> Path | None:
     handle = getattr(logger, "_file", None)
     name = getattr(handle, "name", None)
     try:
-        if not isinstance(name, str) or handle.fileno() in (1, 2):
+        if handle is None or not isinstance(name, str) or handle.fileno() in (1, 2):
             return None
     except (OSError, ValueError):
         return None

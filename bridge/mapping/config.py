@@ -277,7 +277,7 @@ class _Reader:
     def number(self, node: yaml.Node, where: str) -> float:
         """YAML 1.1 reads ``1e-6`` as a string; Go's yaml.v2 reads it as a number, and so do we."""
         value = self.scalar(node, where)
-        if isinstance(value, str) and not node.style:
+        if isinstance(value, str) and isinstance(node, yaml.ScalarNode) and not node.style:
             try:
                 return parse_float(value)
             except ValueError:

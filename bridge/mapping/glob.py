@@ -77,8 +77,9 @@ class GlobMatcher:
             found = self._find(kind, fields)
         else:
             shape = (kind, tuple([field if field in literals else _ANY for field in fields]))
-            found = self._shapes.get(shape, _ANY)
-            if found is _ANY:
+            try:
+                found = self._shapes[shape]
+            except KeyError:
                 found = self._find(kind, list(shape[1]))
                 if len(self._shapes) >= self._shapes_limit:
                     self._shapes.clear()

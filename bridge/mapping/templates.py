@@ -58,8 +58,9 @@ def expand_regex_template(template: str, groups: Sequence[str | None], names: di
             continue
         name, rest = parsed
         index = _group_index(name, names)
-        if index is not None and index < len(groups) and groups[index] is not None:
-            out.append(groups[index])
+        group = groups[index] if index is not None and index < len(groups) else None
+        if group is not None:
+            out.append(group)
 
 
 def _extract_reference(text: str) -> tuple[str, str] | None:

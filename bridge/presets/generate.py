@@ -174,7 +174,10 @@ def _rule(metric: Metric, naming: Naming, match: str, match_type: str, **extra) 
 def preset_rules(catalogue: Catalogue) -> list[dict]:
     """Globs first (ids in the name, then tagged names), then regexes: the order the mapper resolves best."""
     naming = catalogue.naming
-    named, tagged, regexes, dotted = [], [], [], []
+    named: list[dict] = []
+    tagged: list[dict] = []
+    regexes: list[dict] = []
+    dotted: list[dict] = []
     for metric in catalogue.metrics:
         template = metric.legacy_name if metric.has_legacy else metric.name
         if metric.has_legacy or metric.templated:
@@ -317,19 +320,19 @@ def migration_table(catalogue: Catalogue, chart: Path = CHART_MAPPING) -> list[M
     rows = []
     for rule in chart_config.rules:
         alone = Mapper(MappingConfig(chart_config.source, chart_config.defaults, (rule,)))
-        matched = [(form, _resolved(form, alone)) for form in forms]
-        matched = [(form, found) for form, found in matched if found is not None]
+        matched = [(form, found) for form in forms if (found := _resolved(form, alone)) is not None]
         if matched:
             form, (chart_name, chart_labels) = matched[0]
             note = ""
         else:  # a rule no Airflow line matches: show where the lines it was written for go
             stem = rule.match.split("*")[0]
-            form = next((f for f in forms if f.name.startswith(stem)), None)
-            if form is None:
+            nearest = next((f for f in forms if f.name.startswith(stem)), None)
+            if nearest is None:
                 rows.append(
                     MigrationRow(rule.match, rule.name, (), "", "", (), "matches nothing Airflow sends")
                 )
                 continue
+            form = nearest
             chart_name, chart_labels, note = (
                 rule.name,
                 (),
@@ -374,7 +377,7 @@ def refresh_registry(catalogue_path: Path = CATALOGUE) -> str:
     """Replace the catalogue's registry by the installed Airflow's; returns that Airflow's version."""
     try:
         import airflow
-        from airflow._shared.observability.metrics import metrics_registry  # type: ignore[import-not-found]
+        from airflow._shared.observability.metrics import metrics_registry
     except ImportError as exc:
         raise ConfigError("--from-airflow", 0, f"needs Airflow 3.3+ installed ({exc})") from exc
     template = Path(metrics_registry.__file__).with_name("metrics_template.yaml")

@@ -76,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             f"airglow-simulate: cannot listen on {args.listen[0]}:{args.listen[1]}: {error}", file=sys.stderr
         )
         return 2
-    sender = StatsdSender(*args.statsd, [deployment.name for deployment in fleet.deployments])
-    misbehaving = MisbehavingSender(*args.statsd, args.runaway_per_tick)
-    host, port = server.server_address[:2]
+    statsd_host, statsd_port = args.statsd
+    sender = StatsdSender(statsd_host, statsd_port, [deployment.name for deployment in fleet.deployments])
+    misbehaving = MisbehavingSender(statsd_host, statsd_port, args.runaway_per_tick)
+    host, port = args.listen[0], server.server_port
     print(
         f"airglow-simulate: {len(fleet.deployments)} deployments -> statsd {args.statsd[0]}:{args.statsd[1]};"
         f" expositions on " + ", ".join(f"http://{host}:{port}/metrics/{name}" for name in EXPOSITIONS),

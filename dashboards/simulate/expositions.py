@@ -49,9 +49,13 @@ def core_uid(pod: CorePod) -> str:
     return f"{pod.namespace}-{pod.name}"
 
 
+def pods_of(deployment: Deployment) -> list[CorePod | TaskPod]:
+    return [*deployment.core, *deployment.pods]
+
+
 def all_pods(fleet: Fleet) -> Iterator[tuple[Deployment, CorePod | TaskPod]]:
     for deployment in fleet.deployments:
-        for pod in [*deployment.core, *deployment.pods]:
+        for pod in pods_of(deployment):
             yield deployment, pod
 
 
@@ -165,9 +169,7 @@ def limit_samples(pods: list[CorePod | TaskPod]) -> Iterator[tuple[dict[str, str
 
 def quota_samples(fleet: Fleet) -> Iterator[tuple[dict[str, str], float]]:
     for deployment in fleet.deployments:
-        live = [
-            pod for pod in [*deployment.core, *deployment.pods] if phase(pod) not in ("Succeeded", "Failed")
-        ]
+        live = [pod for pod in pods_of(deployment) if phase(pod) not in ("Succeeded", "Failed")]
         cpu = sum(limits(pod)[0] for pod in live)
         memory = sum(limits(pod)[1] for pod in live)
         used = {

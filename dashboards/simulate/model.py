@@ -202,7 +202,7 @@ class Fleet:
             return []
         if pod.started is None and now - pod.created >= pod.start_after:
             pod.started = now
-            return self.task_started(pod)
+            return self.task_started(pod, now)
         if pod.started is None and pod.waiting_reason == "ImagePullBackOff" and now - pod.created > 60:
             deployment.pods.remove(pod)  # the scheduler gives up on the pod (and the task fails)
             return self.task_finished(pod, "failed")
@@ -211,7 +211,7 @@ class Fleet:
             return self.task_finished(pod, "failed" if pod.outcome == "oom" else pod.outcome)
         return []
 
-    def task_started(self, pod: TaskPod) -> list[Metric]:
+    def task_started(self, pod: TaskPod, started: float) -> list[Metric]:
         tags = (("dag_id", pod.dag_id), ("task_id", pod.task_id))
         legacy = f"{pod.dag_id}.{pod.task_id}"
         return [
@@ -219,7 +219,7 @@ class Fleet:
             Metric(
                 "timing",
                 "task.queued_duration",
-                (pod.started - pod.created) * 1000,
+                (started - pod.created) * 1000,
                 tags,
                 f"dag.{legacy}.queued_duration",
             ),
@@ -352,9 +352,9 @@ class Fleet:
                 pod.restarts += 1
             if not pod.waiting_reason:
                 pod.cpu_seconds += self.rng.uniform(0.2, 0.9)
-        for pod in deployment.pods:
-            if pod.phase == "Running":
-                pod.cpu_seconds += self.rng.uniform(0.3, 1.0)
+        for task_pod in deployment.pods:
+            if task_pod.phase == "Running":
+                task_pod.cpu_seconds += self.rng.uniform(0.3, 1.0)
 
 
 def task_state_gauges(dag_id: str, task_id: str, pods: list[TaskPod]) -> list[Metric]:

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TextIO
 from airglow.log_handlers.elasticsearch.client import EsError, call, es_client
 from airglow.log_handlers.elasticsearch.documents import document_id
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.errors import LogConfigError
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]
@@ -46,7 +47,10 @@ class StdoutSink:
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.__stdout__
+        stream = stream or sys.__stdout__
+        if stream is None:
+            raise LogConfigError("stdout", "the process has no stdout to write log documents to")
+        self._stream: TextIO = stream
         self._lock = threading.Lock()
 
     def send(self, document: Document) -> None:
@@ -69,8 +73,6 @@ class ForwardSink:
         try:
             from fluent.sender import EventTime, FluentSender
         except ImportError:
-            from airglow.log_handlers.errors import LogConfigError
-
             raise LogConfigError(
                 "writer", "forward needs fluent-logger: pip install 'airglow[fluent]'"
             ) from None

@@ -28,7 +28,7 @@ def fetch_airflow_connection(conn_id: str) -> ConnectionLike:
         from airflow.sdk import BaseHook
     except ImportError:
         try:
-            from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+            from airflow.hooks.base import BaseHook
         except ImportError as err:
             raise LogConfigError("remote_log_conn_id", "set, but Airflow is not installed") from err
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -35,7 +36,7 @@ class ObjectStoreLogSettings:
     def build(
         cls,
         remote_base: str,
-        base_log_folder: str | Path,
+        base_log_folder: str | os.PathLike[str],
         *,
         delete_local_copy: bool = False,
         conn_id: str | None = None,
@@ -72,12 +73,10 @@ def _policy(options: Mapping[str, Any]) -> ShippingPolicy:
     if unknown:
         raise LogConfigError("remote_task_handler_kwargs", f"unknown option(s): {', '.join(sorted(unknown))}")
     try:
-        policy = ShippingPolicy(
-            **{
-                name: int(value) if name == "max_chunk_bytes" else float(value)
-                for name, value in options.items()
-            }
-        )
+        numbers: dict[str, Any] = {
+            name: int(value) if name == "max_chunk_bytes" else float(value) for name, value in options.items()
+        }
+        policy = ShippingPolicy(**numbers)
     except (TypeError, ValueError) as err:
         raise LogConfigError("remote_task_handler_kwargs", f"options must be numbers: {err}") from None
     if not 0 < policy.interval <= 3600:
