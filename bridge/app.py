@@ -17,11 +17,9 @@ from airglow.bridge.http_server import HttpLimits, HttpServer
 from airglow.bridge.listeners import (
     Sender,
     TCPListener,
+    UDPListener,
     UnixgramListener,
-    kernel_udp_drops,
-    receive_buffer_bytes,
     size_receive_buffer,
-    udp_listener,
 )
 from airglow.bridge.mapping import Mapper, MappingConfig
 from airglow.bridge.mapping.loader import load_mapping
@@ -29,7 +27,7 @@ from airglow.bridge.pipeline import Pipeline
 from airglow.bridge.pods import PodDirectory
 from airglow.bridge.registry import Limits, Registry
 from airglow.bridge.relay import Relay
-from airglow.bridge.selfmetrics import SelfMetrics
+from airglow.bridge.selfmetrics import Counters, SelfMetrics, SelfMetricSource, families, gather
 from airglow.bridge.settings import SERIES_SHARE, Settings
 
 log = logging.getLogger("bridge")
@@ -39,6 +37,7 @@ SLICE_SERIES = 50
 CHUNK_BYTES = 32 * 1024
 # /-/healthy fails when the bridge's lock cannot be had for this long: /metrics could not be served.
 HEALTH_TIMEOUT = 5.0
+_OUTCOMES = ("success", "failure")
 
 
 class Bridge:
@@ -46,18 +45,11 @@ class Bridge:
         self.settings = settings
         self.telemetry_path = settings.telemetry_path
         self.enable_lifecycle = settings.enable_lifecycle
-        self.stats = SelfMetrics()
-        for outcome in (
-            "success",
-            "failure",
-        ):  # both present from the start, so rates and alerts see the first one
-            self.stats.inc("statsd_exporter_config_reloads_total", (("outcome", outcome),), 0)
-        for name in (
-            "airglow_bridge_connections_refused_total",
-            "airglow_bridge_connections_timed_out_total",
-        ):
-            for listener in ("http", "tcp"):
-                self.stats.inc(name, (("listener", listener),), 0)
+        # Reloads by outcome, both shown from the start so rates and alerts see the first one.
+        self._counters = Counters(
+            tuple(("statsd_exporter_config_reloads_total", (("outcome", outcome),)) for outcome in _OUTCOMES)
+        )
+        self._started = time.time()
         config = load_mapping(settings.mapping_config, settings.preset)
         registry = Registry(
             Limits(
@@ -68,13 +60,12 @@ class Bridge:
             )
         )
         self.pipeline = Pipeline(
-            settings.parser, self._mapper(config), registry, self.stats, settings.identity
+            settings.parser, self._mapper(config), registry, SelfMetrics(), settings.identity
         )
         self._listeners: list = []
         self._relay: Relay | None = None
         self._pods: PodDirectory | None = None
         self._http: HttpServer | None = None
-        self._udp: socket.socket | None = None
         self._ready = False
         self.stopped = threading.Event()
         self._expiry_stop = threading.Event()
@@ -96,9 +87,7 @@ class Bridge:
             self._pods = PodDirectory(self.settings.pod_lookup)
             self._pods.start()
         if self.settings.relay_address:
-            self._relay = Relay(
-                self.settings.relay_address, self.settings.relay_packet_length, self.stats, self.pipeline.lock
-            )
+            self._relay = Relay(self.settings.relay_address, self.settings.relay_packet_length)
         self._bind_listeners()
         for listener in self._listeners:
             listener.start()
@@ -115,16 +104,15 @@ class Bridge:
     def _bind_listeners(self) -> None:
         settings = self.settings
         if settings.listen_udp:
-            sock = self._udp = bind_socket(settings.listen_udp, socket.SOCK_DGRAM, "--statsd.listen-udp")
+            sock = bind_socket(settings.listen_udp, socket.SOCK_DGRAM, "--statsd.listen-udp")
             size_receive_buffer(sock, settings.read_buffer, "--statsd.read-buffer")
-            self._listeners.append(udp_listener(sock, self.handle_lines, self.count))
+            self._listeners.append(UDPListener(sock, self.handle_lines))
         if settings.listen_tcp:
             sock = bind_socket(settings.listen_tcp, socket.SOCK_STREAM, "--statsd.listen-tcp")
             self._listeners.append(
                 TCPListener(
                     sock,
                     self.handle_lines,
-                    self.count,
                     settings.tcp_max_connections,
                     settings.tcp_idle_timeout,
                 )
@@ -136,7 +124,6 @@ class Bridge:
                     settings.unixsocket_mode,
                     settings.read_buffer,
                     self.handle_lines,
-                    self.count,
                 )
             )
 
@@ -146,10 +133,6 @@ class Bridge:
         pods = self._pods
         pod_deployment = pods.deployment_for(sender_ip(sender)) if pods is not None else None
         self.pipeline.process(lines, pod_deployment, sender)
-
-    def count(self, name: str, amount: int, labels: tuple = ()) -> None:
-        with self.pipeline.lock:
-            self.stats.inc(name, labels, amount)
 
     def _expire_loop(self) -> None:
         while not self._expiry_stop.wait(1.0):
@@ -181,16 +164,12 @@ class Bridge:
             reason = f"{self.settings.mapping_config}: {type(exc).__name__}: {exc}"
         else:
             self.pipeline.swap_mapper(mapper)
-            self.count_reload("success")
+            self._counters.add("statsd_exporter_config_reloads_total", 1, (("outcome", "success"),))
             log.info("Config reloaded successfully (%d mappings)", len(mapper.config.rules))
             return None
         log.error("Error reloading config, keeping the previous mapping: %s", reason)
-        self.count_reload("failure")
+        self._counters.add("statsd_exporter_config_reloads_total", 1, (("outcome", "failure"),))
         return reason
-
-    def count_reload(self, outcome: str) -> None:
-        with self.pipeline.lock:
-            self.stats.inc("statsd_exporter_config_reloads_total", (("outcome", outcome),))
 
     def quit(self) -> None:
         self.stopped.set()
@@ -199,14 +178,15 @@ class Bridge:
         """The exposition in chunks: self-metrics read at once, mapped families a slice at a time, each
         under the lock, so ingestion goes on during a scrape and no response is held whole."""
         pipeline = self.pipeline
-        registry = pipeline.registry
-        kernel = self._kernel_gauges()  # file reads, kept out of the lock
+        own = {
+            family.name: family
+            for family in families(
+                gather(self._self_metric_sources()), self._started, pipeline.mapper.caching
+            )
+        }
         with pipeline.lock:
             now = time.time()
-            pipeline.settle_twins(now)
-            gauges = {**self._gauges(), **kernel}
-            own = {f.name: f for f in self.stats.collect(gauges, cache_metrics=pipeline.mapper.caching)}
-            plan = sorted([*own, *registry.families])
+            plan = sorted([*own, *pipeline.registry.families])
         parts: list[str] = []
         size = 0
         for name in plan:
@@ -238,42 +218,15 @@ class Bridge:
             kind = snapshot.kind
             yield render_family(snapshot, openmetrics, header=start == 0)
 
-    def _gauges(self) -> dict:
-        """Self-metrics read from the parts' state (called under the lock)."""
-        pipeline = self.pipeline
-        mapper = pipeline.mapper
-        registry = pipeline.registry
-        gauges = {
-            **pipeline.twin_metrics(),
-            ("statsd_exporter_lines_total", ()): float(pipeline.lines),
-            ("statsd_exporter_event_queue_flushed_total", ()): float(pipeline.batches),
-            ("statsd_exporter_loaded_mappings", ()): float(len(mapper.config.rules)),
-            ("airglow_bridge_series", ()): float(registry.series_total),
-            ("airglow_bridge_series_memory_bytes", ()): float(registry.memory),
-        }
-        for scope, limit in (
-            ("global", registry.limits.global_series),
-            ("per_metric", registry.limits.per_metric),
-            ("label_bytes", registry.limits.label_bytes),
-            ("memory_bytes", registry.limits.memory_bytes),
-        ):
-            gauges[("airglow_bridge_series_limit", (("scope", scope),))] = float(limit)
-        for kind, created in registry.vectors_created.items():
-            if created:
-                gauges[("statsd_exporter_metrics_total", (("type", kind),))] = float(created)
-        if mapper.caching:
-            gauges[("statsd_metric_mapper_cache_length", ())] = float(mapper.cache_length)
-        return gauges
-
-    def _kernel_gauges(self) -> dict:
-        """What the kernel counts for the bridge's sockets (read from /proc, outside the lock)."""
-        if self._udp is None:
-            return {}
-        gauges = {("airglow_bridge_udp_receive_buffer_bytes", ()): float(receive_buffer_bytes(self._udp))}
-        drops = kernel_udp_drops(self._udp)
-        if drops is not None:
-            gauges[("airglow_bridge_udp_kernel_drops_total", ())] = float(drops)
-        return gauges
+    def _self_metric_sources(self) -> list[SelfMetricSource]:
+        parts: list[SelfMetricSource | None] = [
+            self._counters,
+            self.pipeline,
+            *self._listeners,
+            self._relay,
+            self._http,
+        ]
+        return [part for part in parts if part is not None]
 
     def stop(self) -> None:
         self._ready = False

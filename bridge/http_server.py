@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from airglow.bridge.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics
+from airglow.bridge.selfmetrics import Counters, Values
 
 log = logging.getLogger("bridge.http")
 
@@ -52,6 +53,9 @@ class HttpLimits:
     write_timeout: float = 30.0  # a response must be read by the client within this
 
 
+_HTTP = (("listener", "http"),)
+
+
 class Routes(Protocol):
     """What the HTTP server calls; the Bridge provides it."""
 
@@ -63,7 +67,6 @@ class Routes(Protocol):
     def is_ready(self) -> bool: ...
     def reload(self) -> str | None: ...
     def quit(self) -> None: ...
-    def count(self, name: str, amount: int, labels: tuple = ()) -> None: ...
 
 
 @dataclass
@@ -131,6 +134,12 @@ class HttpServer:
     def __init__(self, sock: socket.socket, routes: Routes, limits: HttpLimits = HttpLimits()) -> None:
         self._sock = sock
         self._routes = routes
+        self._counters = Counters(
+            (
+                ("airglow_bridge_connections_refused_total", _HTTP),
+                ("airglow_bridge_connections_timed_out_total", _HTTP),
+            )
+        )
         self._limits = limits
         self._open = 0
         self._streams = 0
@@ -156,6 +165,9 @@ class HttpServer:
         self._started.set()
         self._loop.run_forever()
 
+    def self_metrics(self) -> Values:
+        return self._counters.self_metrics()
+
     def shutdown(self) -> None:
         if self._server is not None:
             self._loop.call_soon_threadsafe(self._server.close)
@@ -167,7 +179,7 @@ class HttpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._open >= self._limits.max_connections:
-            self._routes.count("airglow_bridge_connections_refused_total", 1, (("listener", "http"),))
+            self._counters.add("airglow_bridge_connections_refused_total", 1, _HTTP)
             writer.transport.abort()
             return
         self._open += 1
@@ -189,7 +201,7 @@ class HttpServer:
                 first = await asyncio.wait_for(reader.readexactly(1), limits.idle_timeout)
                 head = first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), limits.head_timeout)
             except (TimeoutError, asyncio.TimeoutError):
-                self._routes.count("airglow_bridge_connections_timed_out_total", 1, (("listener", "http"),))
+                self._counters.add("airglow_bridge_connections_timed_out_total", 1, _HTTP)
                 return
             except asyncio.LimitOverrunError:
                 await self._reply(writer, None, 431, b"Request head too large\n", keep_alive=False)
@@ -295,7 +307,7 @@ class HttpServer:
     async def _metrics(self, request: Request, writer: asyncio.StreamWriter) -> None:
         """Stream the exposition: chunked for HTTP/1.1, until close for HTTP/1.0; gzip when accepted."""
         if self._streams >= self._limits.max_streams:
-            self._routes.count("airglow_bridge_connections_refused_total", 1, (("listener", "http"),))
+            self._counters.add("airglow_bridge_connections_refused_total", 1, _HTTP)
             await self._reply(writer, request, 503, b"Too many scrapes in progress.\n")
             return
         self._streams += 1
@@ -334,7 +346,7 @@ class HttpServer:
                         writer.write(b"\r\n")
                     await asyncio.wait_for(writer.drain(), max(deadline - loop.time(), 0.001))
         except (TimeoutError, asyncio.TimeoutError):
-            self._routes.count("airglow_bridge_connections_timed_out_total", 1, (("listener", "http"),))
+            self._counters.add("airglow_bridge_connections_timed_out_total", 1, _HTTP)
             writer.transport.abort()
             return
         finally:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from airglow.bridge.errors import ListenError
+from airglow.bridge.selfmetrics import Counters, Values
 
 log = logging.getLogger("bridge.listeners")
 
@@ -34,7 +35,6 @@ BATCH_BYTES = 1 << 20
 # A batch of lines and the sender's socket address (a tuple; empty or None for a Unix socket).
 Sender = tuple | str | None
 Handler = Callable[[list[bytes], Sender], None]
-Counter = Callable[..., None]  # (metric name, amount, labels=())
 
 
 def close_socket(sock: socket.socket) -> None:
@@ -66,11 +66,11 @@ class DatagramListener:
     """One datagram is one packet of lines; the socket is drained in batches, each sender's lines applied
     in one call (in the order they came)."""
 
-    def __init__(self, sock: socket.socket, handle: Handler, count: Counter, packets_metric: str) -> None:
+    def __init__(self, sock: socket.socket, handle: Handler, packets_metric: str) -> None:
         self._sock = sock
         self._closed = threading.Event()
         self._handle = handle
-        self._count = count
+        self._counters = Counters()
         self._packets_metric = packets_metric
         self._thread = threading.Thread(target=self._receive, name=f"{packets_metric}-receive", daemon=True)
 
@@ -87,9 +87,12 @@ class DatagramListener:
             if self._closed.is_set():
                 break
             batch, received = _drain(sock, first)
-            self._count(self._packets_metric, received)
+            self._counters.add(self._packets_metric, received)
             for sender, packets in batch.items():
                 self._handle(b"\n".join(packets).split(b"\n"), sender)
+
+    def self_metrics(self) -> Values:
+        return self._counters.self_metrics()
 
     def close(self) -> None:
         self._closed.set()
@@ -146,14 +149,25 @@ def receive_buffer_bytes(sock: socket.socket) -> int:
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
 
 
-def udp_listener(sock: socket.socket, handle: Handler, count: Counter) -> DatagramListener:
-    return DatagramListener(sock, handle, count, "statsd_exporter_udp_packets_total")
+class UDPListener(DatagramListener):
+    """The UDP socket, with what the kernel counts for it (read from /proc at a scrape)."""
+
+    def __init__(self, sock: socket.socket, handle: Handler) -> None:
+        super().__init__(sock, handle, "statsd_exporter_udp_packets_total")
+
+    def self_metrics(self) -> Values:
+        values = super().self_metrics()
+        values[("airglow_bridge_udp_receive_buffer_bytes", ())] = float(receive_buffer_bytes(self._sock))
+        drops = kernel_udp_drops(self._sock)
+        if drops is not None:
+            values[("airglow_bridge_udp_kernel_drops_total", ())] = float(drops)
+        return values
 
 
 class UnixgramListener(DatagramListener):
     """A Unixgram socket at ``path`` with the given mode; the path is removed on close."""
 
-    def __init__(self, path: str, mode: int, read_buffer: int, handle: Handler, count: Counter) -> None:
+    def __init__(self, path: str, mode: int, read_buffer: int, handle: Handler) -> None:
         if os.path.exists(path):
             raise ListenError("--statsd.listen-unixgram", path, "a file already exists there")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -165,7 +179,7 @@ class UnixgramListener(DatagramListener):
             sock.close()
             raise ListenError("--statsd.listen-unixgram", path, exc.strerror or str(exc)) from exc
         self._path = path
-        super().__init__(sock, handle, count, "statsd_exporter_unixgram_packets_total")
+        super().__init__(sock, handle, "statsd_exporter_unixgram_packets_total")
 
     def close(self) -> None:
         super().close()
@@ -186,7 +200,6 @@ class TCPListener:
         self,
         sock: socket.socket,
         handle: Handler,
-        count: Counter,
         max_connections: int = 4096,
         idle_timeout: float = 300.0,
     ) -> None:
@@ -194,7 +207,14 @@ class TCPListener:
         self._sock.listen(1024)
         self._sock.setblocking(False)
         self._handle = handle
-        self._count = count
+        tcp = (("listener", "tcp"),)
+        self._counters = Counters(
+            (
+                ("airglow_bridge_connections_refused_total", tcp),
+                ("airglow_bridge_connections_timed_out_total", tcp),
+            )
+        )
+        self._count = self._counters.add
         self._max = max_connections
         self._idle = idle_timeout
         self._closed = threading.Event()
@@ -290,6 +310,9 @@ class TCPListener:
         self._connections.pop(conn, None)
         self._selector.unregister(conn)
         conn.close()
+
+    def self_metrics(self) -> Values:
+        return self._counters.self_metrics()
 
     @property
     def open_connections(self) -> int:

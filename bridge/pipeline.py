@@ -26,7 +26,7 @@ from airglow.bridge.registry import (
     TypeConflict,
 )
 from airglow.bridge.resolve import DROP, EVENT_ERRORS, MAP, Resolution, resolve
-from airglow.bridge.selfmetrics import SelfMetrics
+from airglow.bridge.selfmetrics import SelfMetrics, Values
 from airglow.bridge.twins import BARE, LEGACY, TwinRole, Twins
 
 _COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY, _DROP = range(5)
@@ -112,15 +112,19 @@ class Pipeline:
         self._settle_at = now + _SETTLE_EVERY
         self.twins.settle(now)
 
-    def twin_metrics(self) -> dict[tuple[str, tuple], float]:
-        twins = self.twins
-        out: dict[tuple[str, tuple], float] = {
-            ("airglow_bridge_twin_events_total", (("decision", decision),)): float(count)
-            for decision, count in twins.decisions.items()
-        }
-        out[("airglow_bridge_twins_held", ())] = float(twins.held)
-        out[("airglow_bridge_twins_expected", ())] = float(twins.expected)
-        return out
+    def self_metrics(self) -> Values:
+        """The pipeline's counters and those of the parts it holds, read at once under its lock (twins
+        whose window ended are settled first, so a scrape shows them)."""
+        with self.lock:
+            self.settle_twins(self._clock())
+            return {
+                **self.stats.totals(),
+                ("statsd_exporter_lines_total", ()): float(self.lines),
+                ("statsd_exporter_event_queue_flushed_total", ()): float(self.batches),
+                **self.twins.self_metrics(),
+                **self.registry.self_metrics(),
+                **self.mapper.self_metrics(),
+            }
 
     def process(self, lines: list[bytes], pod_deployment: str | None = None, sender: Hashable = None) -> None:
         """Apply a batch of lines from ``sender`` (its address: twins pair per sender); ``pod_deployment``

@@ -347,6 +347,25 @@ class Registry:
     def collect(self, now: float) -> list[FamilySnapshot]:
         return [_snapshot(f, sorted(f.series), now) for f in self.families.values() if f.series]
 
+    def self_metrics(self) -> dict[tuple[str, tuple], float]:
+        """Series held, their estimated memory, the limits, and vectors made by type."""
+        limits = self.limits
+        out: dict[tuple[str, tuple], float] = {
+            ("airglow_bridge_series", ()): float(self.series_total),
+            ("airglow_bridge_series_memory_bytes", ()): float(self.memory),
+        }
+        for scope, limit in (
+            ("global", limits.global_series),
+            ("per_metric", limits.per_metric),
+            ("label_bytes", limits.label_bytes),
+            ("memory_bytes", limits.memory_bytes),
+        ):
+            out[("airglow_bridge_series_limit", (("scope", scope),))] = float(limit)
+        for kind, created in self.vectors_created.items():
+            if created:
+                out[("statsd_exporter_metrics_total", (("type", kind),))] = float(created)
+        return out
+
     def series_keys(self, name: str) -> list[tuple]:
         family = self.families.get(name)
         return sorted(family.series) if family is not None else []

@@ -7,7 +7,7 @@ import socket
 import threading
 
 from airglow.bridge.address import Address
-from airglow.bridge.selfmetrics import SelfMetrics
+from airglow.bridge.selfmetrics import Counters, Values
 
 log = logging.getLogger("bridge.relay")
 
@@ -15,12 +15,11 @@ log = logging.getLogger("bridge.relay")
 class Relay:
     """Buffers lines into packets of at most ``packet_length`` bytes; flushes at least every second."""
 
-    def __init__(self, target: Address, packet_length: int, stats: SelfMetrics, lock: threading.Lock) -> None:
+    def __init__(self, target: Address, packet_length: int) -> None:
         self._target = (target.host or "127.0.0.1", target.port)
         self._labels = (("target", str(target)),)
         self._packet_length = packet_length
-        self._stats = stats
-        self._stats_lock = lock
+        self._counters = Counters()
         self._socket = socket.socket(
             socket.AF_INET6 if ":" in target.host else socket.AF_INET, socket.SOCK_DGRAM
         )
@@ -43,11 +42,13 @@ class Relay:
                 if len(self._buffer) + len(line) + 1 > self._packet_length:
                     self._send()
                 self._buffer += line + b"\n"
-        with self._stats_lock:
-            if relayed:
-                self._stats.inc("statsd_exporter_relay_lines_relayed_total", self._labels, relayed)
-            if too_long:
-                self._stats.inc("statsd_exporter_relay_long_lines_total", self._labels, too_long)
+        if relayed:
+            self._counters.add("statsd_exporter_relay_lines_relayed_total", relayed, self._labels)
+        if too_long:
+            self._counters.add("statsd_exporter_relay_long_lines_total", too_long, self._labels)
+
+    def self_metrics(self) -> Values:
+        return self._counters.self_metrics()
 
     def _send(self) -> None:
         if not self._buffer:
@@ -57,16 +58,16 @@ class Relay:
         except OSError as exc:
             log.warning("relay send to %s failed: %s", self._target, exc)
         self._buffer.clear()
-        self._stats.inc("statsd_exporter_relay_packets_total", self._labels)
+        self._counters.add("statsd_exporter_relay_packets_total", 1, self._labels)
 
     def _flush_every_second(self) -> None:
         while not self._stop.wait(1.0):
-            with self._stats_lock, self._lock:
+            with self._lock:
                 self._send()
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        with self._stats_lock, self._lock:
+        with self._lock:
             self._send()
         self._socket.close()

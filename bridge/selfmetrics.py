@@ -1,16 +1,23 @@
-"""statsd_exporter's self-metrics, under the same names, labels and help texts."""
+"""statsd_exporter's self-metrics, under the same names, labels and help texts.
+
+Each part of the bridge owns its counters and gauges and hands them over for a scrape through
+``self_metrics()``: the pipeline (under its own lock, with the registry, mapper and twins it holds), each
+listener, the relay, the HTTP server and the bridge itself (reloads). ``families`` renders what they hand over.
+"""
 
 from __future__ import annotations
 
 import os
 import resource
-import time
+import threading
 from collections import defaultdict
+from typing import Protocol
 
 from airglow.bridge import __version__
 from airglow.bridge.registry import FamilySnapshot, Sample, render_labels
 
 Labels = tuple[tuple[str, str], ...]
+Values = dict[tuple[str, Labels], float]
 
 # name: (type, help)
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -135,13 +142,34 @@ ALWAYS_PRESENT = (
 )
 
 
+class SelfMetricSource(Protocol):
+    def self_metrics(self) -> Values: ...
+
+
+class Counters:
+    """A part's own counters: added to from any of its threads, read whole for a scrape."""
+
+    def __init__(self, at_zero: tuple[tuple[str, Labels], ...] = ()) -> None:
+        self._lock = threading.Lock()
+        self._values: Values = dict.fromkeys(at_zero, 0.0)  # shown before the first event, for rates
+
+    def add(self, name: str, amount: float = 1, labels: Labels = ()) -> None:
+        key = (name, labels)
+        with self._lock:
+            self._values[key] = self._values.get(key, 0.0) + amount
+
+    def self_metrics(self) -> Values:
+        with self._lock:
+            return dict(self._values)
+
+
 class SelfMetrics:
-    """Counters keyed by (name, labels). The hot path adds whole batches through Outcome objects."""
+    """The pipeline's counters, keyed by (name, labels), added to under the pipeline's lock. The hot path
+    adds whole batches through shared outcome counters."""
 
     def __init__(self) -> None:
-        self.values: dict[tuple[str, Labels], float] = defaultdict(float)
+        self.values: Values = defaultdict(float)
         self._outcomes: dict[tuple, list[int]] = {}
-        self._started = time.time()
 
     def inc(self, name: str, labels: Labels = (), amount: float = 1) -> None:
         self.values[(name, labels)] += amount
@@ -153,7 +181,7 @@ class SelfMetrics:
             counter = self._outcomes[increments] = [0]
         return counter
 
-    def totals(self) -> dict[tuple[str, Labels], float]:
+    def totals(self) -> Values:
         totals = dict(self.values)
         for increments, (hits,) in self._outcomes.items():
             if hits:
@@ -161,47 +189,54 @@ class SelfMetrics:
                     totals[(name, labels)] = totals.get((name, labels), 0.0) + hits * amount
         return totals
 
-    def collect(
-        self, gauges: dict[tuple[str, Labels], float], cache_metrics: bool = False
-    ) -> list[FamilySnapshot]:
-        """All self-metrics; unlabelled counters show at zero, as client_golang shows them."""
-        totals = self.totals()
-        totals.update(gauges)
-        present = ALWAYS_PRESENT + (CACHE_COUNTERS if cache_metrics else ())
-        for name in present:
-            totals.setdefault((name, ()), 0.0)
-        totals[
+
+def gather(sources: list[SelfMetricSource]) -> Values:
+    """Every part's self-metrics; a name two parts count (connections by listener) is added up."""
+    values: Values = {}
+    for source in sources:
+        for key, value in source.self_metrics().items():
+            values[key] = values.get(key, 0.0) + value
+    return values
+
+
+def families(values: Values, started: float, cache_metrics: bool = False) -> list[FamilySnapshot]:
+    """All self-metrics as families; unlabelled counters show at zero, as client_golang shows them."""
+    totals = dict(values)
+    present = ALWAYS_PRESENT + (CACHE_COUNTERS if cache_metrics else ())
+    for name in present:
+        totals.setdefault((name, ()), 0.0)
+    totals[
+        (
+            "statsd_exporter_build_info",
             (
-                "statsd_exporter_build_info",
-                (
-                    ("branch", ""),
-                    ("goarch", os.uname().machine),
-                    ("goos", "linux"),
-                    ("goversion", "python"),
-                    ("revision", ""),
-                    ("tags", ""),
-                    ("version", __version__),
-                ),
-            )
-        ] = 1
-        totals.update(_process_metrics(self._started))
-        by_name: dict[str, list[tuple[Labels, float]]] = defaultdict(list)
-        for (name, labels), value in totals.items():
-            by_name[name].append((labels, value))
-        return [
-            FamilySnapshot(
-                name,
-                CATALOGUE[name][0],
-                CATALOGUE[name][1],
-                [Sample("", render_labels(labels), None, value) for labels, value in sorted(series)],
-            )
-            for name, series in by_name.items()
-        ]
+                ("branch", ""),
+                ("goarch", os.uname().machine),
+                ("goos", "linux"),
+                ("goversion", "python"),
+                ("revision", ""),
+                ("tags", ""),
+                ("version", __version__),
+            ),
+        )
+    ] = 1
+    totals.update(_process_metrics(started))
+    by_name: dict[str, list[tuple[Labels, float]]] = defaultdict(list)
+    for (name, labels), value in totals.items():
+        by_name[name].append((labels, value))
+    return [
+        FamilySnapshot(
+            name,
+            CATALOGUE[name][0],
+            CATALOGUE[name][1],
+            [Sample("", render_labels(labels), None, value) for labels, value in sorted(series)],
+        )
+        for name, series in by_name.items()
+    ]
 
 
-def _process_metrics(started: float) -> dict[tuple[str, Labels], float]:
+def _process_metrics(started: float) -> Values:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    out: dict[tuple[str, Labels], float] = {
+    out: Values = {
         ("process_cpu_seconds_total", ()): usage.ru_utime + usage.ru_stime,
         ("process_start_time_seconds", ()): started,
         ("process_max_fds", ()): float(resource.getrlimit(resource.RLIMIT_NOFILE)[0]),

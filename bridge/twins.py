@@ -271,6 +271,16 @@ class Twins(Generic[P]):
         self._max_learned = max_learned
         self.decisions = dict.fromkeys(DECISIONS, 0)
 
+    def self_metrics(self) -> dict[tuple[str, tuple], float]:
+        """What was decided, and what is held (airglow_bridge_twin_* self-metrics)."""
+        out: dict[tuple[str, tuple], float] = {
+            ("airglow_bridge_twin_events_total", (("decision", decision),)): float(count)
+            for decision, count in self.decisions.items()
+        }
+        out[("airglow_bridge_twins_held", ())] = float(self.held)
+        out[("airglow_bridge_twins_expected", ())] = float(self.expected)
+        return out
+
     @property
     def held(self) -> int:
         return self._bare.size

@@ -12,6 +12,7 @@ from test_exporter import make_pipeline
 
 from airglow.bridge.exposition import render
 from airglow.bridge.pipeline import Pipeline
+from airglow.bridge.selfmetrics import families
 
 VALID = [
     b"airflow.ti.finish.dag.task.success:1|c",
@@ -127,8 +128,8 @@ def test_whatever_arrives_both_exposition_formats_parse_strictly(lines: list[byt
     )
     pipeline.process(lines)
     for openmetrics, parse in ((False, parse_text), (True, parse_openmetrics)):
-        families = pipeline.registry.collect(0.0) + pipeline.stats.collect({})
-        text = render(families, openmetrics).decode()
+        exposed = pipeline.registry.collect(0.0) + families(pipeline.self_metrics(), 0.0)
+        text = render(exposed, openmetrics).decode()
         parsed = list(parse(text))
         names = [family.name for family in parsed]
         assert len(names) == len(set(names)), text

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -293,3 +294,80 @@ def test_stops_on_sigterm_promptly(bridge_factory) -> None:
     bridge.process.send_signal(signal.SIGTERM)
     assert bridge.process.wait(timeout=10) == 0
     assert time.monotonic() - started < 5
+
+
+def test_self_metrics_count_exactly_under_concurrent_senders(bridge_factory, tmp_path) -> None:
+    """Threads hammer the UDP, TCP and Unixgram listeners while every line is relayed: each part counts
+    in its own counters, and every count comes out exact."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(0.2)
+    target = f"127.0.0.1:{receiver.getsockname()[1]}"
+    relayed: list[bytes] = []
+    receiving = threading.Event()
+
+    def receive() -> None:
+        while not receiving.is_set():
+            try:
+                relayed.append(receiver.recv(65535))
+            except TimeoutError:
+                continue
+
+    collector = threading.Thread(target=receive)
+    collector.start()
+    unixgram = str(tmp_path / "statsd.sock")
+    bridge = bridge_factory(
+        f"--statsd.relay.address={target}",
+        "--statsd.relay.packet-length=200",
+        f"--statsd.listen-unixgram={unixgram}",
+    )
+    threads, datagrams, connections, lines_per_connection = 6, 300, 20, 10
+    long_line = b"x" * 250 + b":1|c"  # longer than a relay packet: counted by the relay, not relayed
+
+    def hammer(number: int) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for index in range(datagrams):
+                udp.sendto(
+                    long_line if index % 50 == 0 else b"hammer_udp:1|c", ("127.0.0.1", bridge.statsd_port)
+                )
+                if index % 25 == 0:
+                    time.sleep(0.002)  # paced: the kernel must not drop what the counts are checked against
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unix:
+            for _ in range(datagrams):
+                unix.sendto(b"hammer_unix:1|c", unixgram)
+        for _ in range(connections):
+            bridge.send_tcp(b"hammer_tcp:1|c\n" * lines_per_connection)
+
+    senders = [threading.Thread(target=hammer, args=(number,)) for number in range(threads)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    long_lines = threads * (datagrams // 50)
+    lines = threads * (2 * datagrams + connections * lines_per_connection)
+    try:
+        bridge.wait_for("statsd_exporter_lines_total", lines, timeout=60)
+        # The relay flushes at least every second: wait until everything it counted has arrived.
+        wait_until(
+            lambda: sum(packet.count(b"\n") for packet in relayed) == lines - long_lines,
+            30,
+            what="every relayed line received",
+        )
+    finally:
+        receiving.set()
+        collector.join()
+        receiver.close()
+    samples = bridge.samples()
+    assert samples[("statsd_exporter_udp_packets_total", ())] == threads * datagrams
+    assert samples[("statsd_exporter_unixgram_packets_total", ())] == threads * datagrams
+    assert samples[("statsd_exporter_tcp_connections_total", ())] == threads * connections
+    assert samples.get(("airglow_bridge_udp_kernel_drops_total", ()), 0) == 0
+    by_target = (("target", target),)
+    assert samples[("statsd_exporter_relay_lines_relayed_total", by_target)] == lines - long_lines
+    assert samples[("statsd_exporter_relay_long_lines_total", by_target)] == long_lines
+    assert samples[("statsd_exporter_relay_packets_total", by_target)] == len(relayed)
+    deployment = (("deployment", "unknown"),)
+    assert samples[("hammer_udp", deployment)] == threads * datagrams - long_lines
+    assert samples[("hammer_unix", deployment)] == threads * datagrams
+    assert samples[("hammer_tcp", deployment)] == threads * connections * lines_per_connection

@@ -69,9 +69,11 @@ class Mapper:
     def caching(self) -> bool:
         return self._cache is not None
 
-    @property
-    def cache_length(self) -> int:
-        return len(self._cache) if self._cache is not None else 0
+    def self_metrics(self) -> dict[tuple[str, tuple], float]:
+        out = {("statsd_exporter_loaded_mappings", ()): float(len(self.config.rules))}
+        if self._cache is not None:
+            out[("statsd_metric_mapper_cache_length", ())] = float(len(self._cache))
+        return out
 
     def lookup(self, name: str, kind: str) -> MappingResult | None:
         if self._cache is None:
