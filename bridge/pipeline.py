@@ -142,7 +142,7 @@ class Pipeline:
             offer = twins.offer
             # The hot loop pairs a sender's adjacent twins itself, except in families the pairing state holds
             # something of: busy. first, first_value: a counted first form whose twin may come next.
-            busy, first, first_value = self._claim(sender)
+            busy, first, first_value, claimed = self._claim(sender)
             firsts = dropped = 0
             for line in lines:
                 colon = line.find(b":")
@@ -182,7 +182,7 @@ class Pipeline:
                                     first, first_value = twin, keyvalue  # its twin may come next
                                     firsts += 1
                                 else:  # the pairing state decides
-                                    self._counted(sender, firsts, dropped, first, first_value, now)
+                                    self._counted(sender, firsts, dropped, first, first_value, now, claimed)
                                     firsts = dropped = 0
                                     bare = pair is None
                                     update: Update | None = (
@@ -197,7 +197,7 @@ class Pipeline:
                                         else None
                                     )
                                     counts = offer(sender, TwinRole._make(twin[3]), keyvalue, update, now)
-                                    busy, first, first_value = self._claim(sender)
+                                    busy, first, first_value, claimed = self._claim(sender)
                                     if not counts or bare:
                                         hits[0] += 1
                                         continue
@@ -237,20 +237,23 @@ class Pipeline:
                             continue
                         key = None  # a cached line with an unusual value: the full path, not cached again
                 # The full path pairs through the pairing state: bring it up to date first.
-                self._counted(sender, firsts, dropped, first, first_value, now)
+                self._counted(sender, firsts, dropped, first, first_value, now, claimed)
                 firsts = dropped = 0
                 self._slow(line, key, now, pod_deployment, sender)
-                busy, first, first_value = self._claim(sender)
-            self._counted(sender, firsts, dropped, first, first_value, now)
+                busy, first, first_value, claimed = self._claim(sender)
+            self._counted(sender, firsts, dropped, first, first_value, now, claimed)
 
-    def _claim(self, sender: Hashable) -> tuple[Container[str], CachedTwin | None, float | None]:
-        """The sender's families the hot loop leaves to the pairing state, and the counted first form it starts
-        with (see Twins.claim)."""
-        busy, unpaired = self.twins.claim(sender)
-        if unpaired is None:
-            return busy, None, None
-        role, value = unpaired
-        return busy, self._cached_twin(role, None, None), value
+    def _claim(
+        self, sender: Hashable
+    ) -> tuple[Container[str], CachedTwin | None, float | None, tuple | None]:
+        """The sender's families the hot loop leaves to the pairing state, the counted first form it starts
+        with and its value, and what was claimed (see Twins.claim). The pairing state keeps a first form the
+        hot loop counted with its cached twin part, so one line per call (a UDP datagram) rebuilds nothing."""
+        busy, claimed = self.twins.claim(sender)
+        if claimed is None:
+            return busy, None, None, None
+        role, value, first = claimed
+        return busy, first if first is not None else self._cached_twin(role, None, None), value, claimed
 
     def _counted(
         self,
@@ -260,10 +263,17 @@ class Pipeline:
         first: CachedTwin | None,
         value: float | None,
         now: float,
+        claimed: tuple | None,
     ) -> None:
-        """Tell the pairing state what the hot loop paired since ``_claim``."""
+        """Tell the pairing state what the hot loop paired since ``_claim`` (``claimed``: handed back as it
+        is when the first form is still the one claimed)."""
         if firsts or dropped or first is not None:
-            unpaired = (TwinRole._make(first[3]), value) if first is not None else None
+            if first is None:
+                unpaired = None
+            elif claimed is not None and claimed[2] is first and claimed[1] == value:
+                unpaired = claimed
+            else:
+                unpaired = (TwinRole._make(first[3]), value, first)
             self.twins.counted(sender, firsts, dropped, unpaired, now)
 
     def _cached_twin(self, role: TwinRole, resolution: Resolution | None, series) -> CachedTwin:

@@ -306,8 +306,7 @@ class Twins(Generic[P]):
         if pending is None and last.previous:
             pending = last.previous.pop(sender, None)
         if pending is not None:
-            first, first_value = pending
-            if is_twin(first, first_value, role, value):
+            if is_twin(pending[0], pending[1], role, value):
                 self._paired_with_last(sender, form, family)
                 return False
             self._expect(sender, pending, now)
@@ -321,14 +320,15 @@ class Twins(Generic[P]):
             if absorbed is not None:
                 return absorbed
         self.decisions[FIRST] += 1
-        self._remember(sender, (role, value), now)
+        self._remember(sender, (role, value, None), now)
         return True
 
     def claim(self, sender: Hashable) -> tuple[Container[str], tuple | None]:
         """For a caller that pairs a sender's adjacent lines itself: the families that have waiting or expected
         events of the sender (an event of those goes through ``offer``; one of any other family is a first form
         or the twin of the one before it), and the sender's counted first form still waiting for its twin, taken
-        out of its slot. The caller reports back with ``counted`` before it calls anything else."""
+        out of its slot: (role, value, the caller's token for it or None). The caller reports back with
+        ``counted`` before it calls anything else."""
         last = self._last
         pending = last.current.pop(sender, None)
         if pending is None and last.previous:
@@ -337,7 +337,8 @@ class Twins(Generic[P]):
 
     def counted(self, sender: Hashable, first: int, dropped: int, unpaired: tuple | None, now: float) -> None:
         """What a caller paired by itself after ``claim(sender)``: ``first`` forms counted, ``dropped`` twins,
-        and the last first form still ``unpaired`` (role, value), whose twin is now expected."""
+        and the last first form still ``unpaired`` (role, value, the caller's token), whose twin is now
+        expected."""
         self.decisions[FIRST] += first
         self.decisions[PAIRED] += dropped
         if unpaired is not None:
@@ -346,7 +347,7 @@ class Twins(Generic[P]):
     def expect(self, sender: Hashable, role: TwinRole, value: float | None, now: float) -> Container[str]:
         """A caller's counted first form whose twin did not come next: expect the twin under its keys. Returns
         the sender's families with waiting or expected events, as ``claim`` does."""
-        self._expect(sender, (role, value), now)
+        self._expect(sender, (role, value, None), now)
         return self._senders.get(sender, _NO_FAMILIES)
 
     def _remember(self, sender: Hashable, first: tuple, now: float) -> None:
@@ -386,7 +387,7 @@ class Twins(Generic[P]):
 
     def _expect(self, sender: Hashable, pending: tuple, now: float) -> None:
         """A counted first form whose twin did not come next: expect it under its keys."""
-        first, value = pending
+        first, value = pending[0], pending[1]
         family, text = first.family, first.text
         if first.form is LEGACY:
             self._expect_tagged.add((sender, family, text, value), now)

@@ -2,7 +2,8 @@
 
 Airglow 0.1 installed ``log_handlers`` as a top-level package, so Airflow settings name it
 (``logging_config_class = log_handlers.logging_config.LOGGING_CONFIG``, handler classes in a custom logging
-config). Such a path now imports ``airglow.log_handlers.…`` with a FutureWarning naming the new path. The
+config). Such a path now imports the module's new home under ``airglow.log_handlers`` (``MOVED``: Airflow's
+adapters are in ``airflow/`` now) with a FutureWarning naming the new path. The
 build installs ``airglow-legacy-paths.pth``, which runs this module at interpreter start-up. A real
 ``log_handlers`` module of the user's (in a DAG folder on sys.path) always wins.
 """
@@ -18,6 +19,25 @@ import warnings
 from types import ModuleType
 
 OLD, NEW = "log_handlers", "airglow.log_handlers"
+# Modules that moved since 0.1 (Airflow's adapters into airflow/), by their name under the package.
+MOVED = {
+    "logging_config": "airflow.logging_config",
+    "remote_io": "airflow.objectstore_remote_io",
+    "task_handler": "airflow.objectstore_task_handler",
+    "provider_info": "airflow.provider_info",
+    "structlog_files": "airflow.structlog_files",
+    "cli": "objectstore.cli",
+    "elasticsearch.remote_io": "airflow.es_remote_io",
+    "elasticsearch.task_handler": "airflow.es_task_handler",
+    "elasticsearch.log_id": "try_identity",
+}
+
+
+def new_name(old: str) -> str:
+    """The module an 0.1 path names now: ``log_handlers.logging_config`` is
+    ``airglow.log_handlers.airflow.logging_config``."""
+    rest = old[len(OLD) + 1 :]
+    return f"{NEW}.{MOVED.get(rest, rest)}" if rest else NEW
 
 
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -35,12 +55,11 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(name, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        new = NEW + spec.name[len(OLD) :]
-        module = importlib.import_module(new)
+        module = importlib.import_module(new_name(spec.name))
         if spec.name == OLD:  # once: every old path goes through the package first
             warnings.warn(
                 f"'{OLD}' is Airglow 0.1's module path; use '{NEW}' (for example "
-                f"logging_config_class = {NEW}.logging_config.LOGGING_CONFIG): the old path stops working in the "
+                f"logging_config_class = {NEW}.airflow.logging_config.LOGGING_CONFIG): the old path stops working in the "
                 "next release",
                 FutureWarning,
                 stacklevel=2,

@@ -9,7 +9,7 @@ import time
 
 import structlog
 
-from airglow.log_handlers.remote_io import AirglowRemoteLogIO
+from airglow.log_handlers.airflow.objectstore_remote_io import AirglowRemoteLogIO
 
 
 def main(base: str, url: str, options: str, interval: str, relative: str) -> None:

@@ -8,21 +8,25 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
+import structlog
 from conftest import free_port, wait_until
 from es_server import EsServer, running_es
 from forward_server import refuse_connections, running_forward
 
+from airglow.log_handlers.airflow.es_reads import airflow3_lines, read_increment
+from airglow.log_handlers.airflow.es_remote_io import AirglowEsRemoteLogIO
 from airglow.log_handlers.elasticsearch import cli
 from airglow.log_handlers.elasticsearch.documents import LogEvent
 from airglow.log_handlers.elasticsearch.index_template import install
-from airglow.log_handlers.elasticsearch.log_id import TryIdentity, frontend_url
 from airglow.log_handlers.elasticsearch.reader import EsLogReader
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
 from airglow.log_handlers.elasticsearch.sinks import StdoutSink
-from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter
+from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter, frontend_url
 from airglow.log_handlers.errors import LogConfigError
+from airglow.log_handlers.try_identity import TryIdentity, render_log_path
 
 TRY = TryIdentity("etl", "load", "manual__2026-11-21T00:00:00+00:00", 1)
 
@@ -33,9 +37,11 @@ def es() -> Iterator[EsServer]:
         yield server
 
 
+ES_OPTIONS = {"writer": "bulk", "deployment": "prod", "end_of_log_timeout": 2, "poll_interval": 0.1}
+
+
 def task_logs(es: EsServer, template: bool = True, **options) -> EsTaskLogs:
-    defaults = {"writer": "bulk", "deployment": "prod", "end_of_log_timeout": 2, "poll_interval": 0.1}
-    settings = EsLogSettings.build(hosts=es.url, **(defaults | options))
+    settings = EsLogSettings.build(hosts=es.url, **(ES_OPTIONS | options))
     logs = EsTaskLogs(settings)
     if template:
         install(logs.client, settings)
@@ -68,21 +74,31 @@ def test_order_holds_for_100k_lines_written_within_one_millisecond(es) -> None:
     assert messages[-1] == logs.settings.end_of_log_mark
 
 
-def test_order_holds_across_a_deferral_even_when_the_resuming_pod_clock_is_behind(es) -> None:
-    logs = task_logs(es)
-    before = logs.open_writer(TRY)
-    write_lines(before, [f"before {n}" for n in range(50)])
-    write_lines(before, ["Pausing task as DEFERRED. "])
-    assert before.finish() is True  # a deferral: delivered, not marked ended
-    logs.client.indices.refresh(index="airflow-logs*")
+def test_order_holds_across_a_deferral_even_when_the_resuming_pod_clock_is_behind(es, tmp_path) -> None:
+    """Through Airflow 3's adapter, as the supervisor drives it: the try's structlog events, then ``upload``
+    at the deferral (no end mark: Airflow logs that it pauses) and again when the resumed try ends."""
+    remote = AirglowEsRemoteLogIO(tmp_path, hosts=es.url, **ES_OPTIONS)
+    install(remote.logs.client, remote.logs.settings)
+    relative = render_log_path(TRY)
+    local = tmp_path / relative
+    local.parent.mkdir(parents=True)
+    (write_event,) = remote.processors
+    now = datetime.now(timezone.utc)
     # The try resumes in another process on a pod whose clock is a minute behind: offsets still go up.
-    after = logs.open_writer(TRY)
-    write_lines(after, [f"after {n}" for n in range(50)], time.time_ns() - 60 * 10**9)
-    assert after.finish() is True
-    messages = read_messages(logs)
-    assert messages == [f"before {n}" for n in range(50)] + ["Pausing task as DEFERRED. "] + [
-        f"after {n}" for n in range(50)
-    ] + [logs.settings.end_of_log_mark]
+    parts = (
+        ([f"before {n}" for n in range(50)] + ["Pausing task as DEFERRED. "], now),
+        ([f"after {n}" for n in range(50)], now - timedelta(minutes=1)),
+    )
+    for messages, moment in parts:
+        with local.open("a") as file:
+            logger = structlog.WriteLogger(file)
+            for message in messages:
+                write_event(logger, "info", {"event": message, "timestamp": moment.isoformat()})
+        remote.upload(relative)
+        remote.logs.client.indices.refresh(index="airflow-logs*")  # the resumed try reads where it got to
+    assert read_messages(remote.logs) == [f"before {n}" for n in range(50)] + [
+        "Pausing task as DEFERRED. "
+    ] + [f"after {n}" for n in range(50)] + [remote.logs.settings.end_of_log_mark]
 
 
 def test_bulk_retries_never_duplicate_or_lose_a_line(es) -> None:
@@ -249,7 +265,7 @@ def test_index_patterns_read_across_indices_and_hosts_are_grouped(es) -> None:
     first = task_logs(es, target_index="airflow-logs-2026.11.20", host="pod-a")
     writer = first.open_writer(TRY)
     write_lines(writer, ["on a 1", "on a 2", "Pausing task as DEFERRED. "])
-    writer.finish()
+    writer.finish(ended=False)  # the adapter ends no try that paused
     second = task_logs(
         es, target_index="airflow-logs-2026.11.21", host="pod-b", index_patterns="airflow-logs-*"
     )
@@ -258,10 +274,10 @@ def test_index_patterns_read_across_indices_and_hosts_are_grouped(es) -> None:
     write_lines(writer, ["on b 1"])
     writer.finish()
     second.client.indices.refresh(index="airflow-logs-*")
-    groups, metadata = second.read_increment(TRY, {}, task_finished=True, max_lines=100)
+    groups, metadata = read_increment(second, TRY, {}, task_finished=True, max_lines=100)
     assert groups == [("pod-a", "on a 1\non a 2\nPausing task as DEFERRED. "), ("pod-b", "on b 1")]
     assert metadata["end_of_log"] is True
-    streamed = [json.loads(line)["event"] for line in second.stream(TRY, task_finished=True)]
+    streamed = [json.loads(line)["event"] for line in airflow3_lines(second, TRY, follow=True)]
     assert streamed == [
         "on a 1",
         "on a 2",
@@ -280,7 +296,7 @@ def test_incremental_reads_resume_at_the_offset_and_report_end_of_log(es) -> Non
     metadata: dict = {}
     seen: list[str] = []
     for _ in range(10):
-        groups, metadata = logs.read_increment(TRY, metadata, task_finished=True, max_lines=10)
+        groups, metadata = read_increment(logs, TRY, metadata, task_finished=True, max_lines=10)
         seen += [line for _, text in groups for line in text.split("\n")]
         if metadata["end_of_log"]:
             break
@@ -347,7 +363,7 @@ def test_documents_carry_identity_deployment_and_airflow3_shape(es) -> None:
         "try_number": 1,
         "extra": {"chan": "stdout"},
     }
-    line = json.loads(next(logs.stream(TRY, task_finished=True)))
+    line = json.loads(next(airflow3_lines(logs, TRY, follow=True)))
     assert line == {
         "timestamp": "2026-11-21T10:00:00.123456Z",
         "level": "warning",

@@ -19,7 +19,7 @@ PROBE = """
 import json, logging.config
 from airflow import __version__
 from airflow.configuration import conf
-import airglow.log_handlers.logging_config as airglow
+import airglow.log_handlers.airflow.logging_config as airglow
 
 found = {
     "version": __version__,

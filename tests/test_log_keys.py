@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airglow.log_handlers.errors import UnsafeLogPath
-from airglow.log_handlers.objectstore.keys import encode_relative_path, log_key, render_relative_path
+from airglow.log_handlers.objectstore.keys import encode_relative_path, log_key
 from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
 from airglow.log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
+from airglow.log_handlers.try_identity import TryIdentity, render_log_path
 
 SAFE = set(string.ascii_letters + string.digits + "-_=~.%/")
 HOSTILE_IDS = {
@@ -33,7 +34,7 @@ HOSTILE_IDS = {
 
 @pytest.mark.parametrize("hostile", HOSTILE_IDS.values(), ids=HOSTILE_IDS.keys())
 def test_hostile_ids_stay_literal_and_inside(hostile: str) -> None:
-    relative = render_relative_path(hostile, hostile, hostile, 1)
+    relative = render_log_path(TryIdentity(hostile, hostile, hostile, 1))
     key = log_key(relative)
     assert set(key) <= SAFE
     assert all(part not in ("", ".", "..") for part in key.split("/"))
@@ -50,7 +51,9 @@ def test_paths_without_a_safe_key_are_refused(relative: str) -> None:
 
 
 def test_names_are_deterministic_and_readable() -> None:
-    relative = render_relative_path("etl", "manual__2026-11-21T10:00:00+00:00", "load", 2, map_index=3)
+    relative = render_log_path(
+        TryIdentity("etl", "load", "manual__2026-11-21T10:00:00+00:00", 2, map_index=3)
+    )
     assert (
         relative
         == "dag_id=etl/run_id=manual__2026-11-21T10:00:00+00:00/task_id=load/map_index=3/attempt=2.log"
@@ -90,7 +93,7 @@ def test_shipping_hostile_ids_writes_only_under_the_prefix(tmp_path: Path) -> No
     logs = ObjectStoreTaskLogs(ObjectStoreLogSettings.build(f"file://{remote_root}", base))
     shipped = refused = 0
     for number, hostile in enumerate(HOSTILE_IDS.values(), start=1):
-        relative = render_relative_path(hostile, f"run-{number}", "task", 1)
+        relative = render_log_path(TryIdentity(hostile, "task", f"run-{number}", 1))
         local = base / relative
         if not local.resolve().is_relative_to(base.resolve()):
             assert logs.finish(local) is False

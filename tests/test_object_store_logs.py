@@ -334,7 +334,15 @@ def test_unreachable_store_keeps_the_local_log_never_raises_and_never_logs_secre
 def airglow_logs(target: Target, *args: str) -> list[str]:
     """The ``airglow-logs`` command line for ``target`` (anonymous access for the GCS emulator)."""
     anonymous = ["--storage-option", "token=anon"] if target.kind == "gcs" else []
-    return [sys.executable, "-m", "airglow.log_handlers.cli", "--remote-base", target.url, *anonymous, *args]
+    return [
+        sys.executable,
+        "-m",
+        "airglow.log_handlers.objectstore.cli",
+        "--remote-base",
+        target.url,
+        *anonymous,
+        *args,
+    ]
 
 
 def _files(logs: ObjectStoreTaskLogs, relative: str):

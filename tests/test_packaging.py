@@ -58,13 +58,15 @@ def test_a_fresh_install_has_only_the_airglow_package_and_keeps_the_old_path_for
         [
             python,
             "-c",
-            "import log_handlers.errors as old, airglow.log_handlers.errors as new; print(old is new)",
+            "import log_handlers.errors as old, airglow.log_handlers.errors as new;"
+            "import log_handlers.elasticsearch.log_id as moved, airglow.log_handlers.try_identity as home;"
+            "print(old is new, moved is home)",
         ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
     )
-    assert old.stdout.strip() == "True", old.stderr
+    assert old.stdout.strip() == "True True", old.stderr  # a module that moved since 0.1 is found too
     assert "FutureWarning: 'log_handlers' is Airglow 0.1's module path" in old.stderr
 
     shutil.rmtree(Path(site, "airglow", "log_handlers"))  # half uninstalled, or an editable checkout moved

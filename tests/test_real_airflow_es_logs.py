@@ -15,9 +15,9 @@ from airflow_deployment import run_python, running_airflow
 from conftest import wait_until
 from es_server import EsServer, running_es
 
-from airglow.log_handlers.elasticsearch.log_id import TryIdentity
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
 from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs
+from airglow.log_handlers.try_identity import TryIdentity
 
 pytestmark = pytest.mark.slow
 FRONTEND = "kibana.example/app/discover#/?_a=(query:(query:'log_id:\"{log_id}\"'))"
@@ -27,7 +27,7 @@ def es_logging_env(es: EsServer) -> dict[str, str]:
     return {
         "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
         "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"airglow+es://{es.url.removeprefix('http://')}",
-        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "airglow.log_handlers.logging_config.LOGGING_CONFIG",
+        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "airglow.log_handlers.airflow.logging_config.LOGGING_CONFIG",
         "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps(
             {"writer": "bulk", "flush_interval": 0.5, "deployment": "airflow-test"}
         ),

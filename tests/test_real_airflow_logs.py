@@ -189,7 +189,7 @@ def test_the_old_module_path_still_configures_airflow_with_a_warning(airflow_bin
     )
     assert result.returncode == 0, result.stderr[-4000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["handler"] == "airglow.log_handlers.remote_io.AirglowRemoteLogIO"
+    assert found["handler"] == "airglow.log_handlers.airflow.objectstore_remote_io.AirglowRemoteLogIO"
     assert found["read"] == ["read back through the old module path"]
     # Airflow's own logging shows the warning (it captures Python warnings).
     warning = "FutureWarning: 'log_handlers' is Airglow 0.1's module path; use 'airglow.log_handlers'"

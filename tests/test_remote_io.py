@@ -11,10 +11,10 @@ import pytest
 import structlog
 from conftest import wait_until
 
+from airglow.log_handlers.airflow.objectstore_remote_io import AirglowRemoteLogIO
+from airglow.log_handlers.airflow.provider_info import get_provider_info
 from airglow.log_handlers.errors import LogConfigError
 from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
-from airglow.log_handlers.provider_info import get_provider_info
-from airglow.log_handlers.remote_io import AirglowRemoteLogIO
 
 RELATIVE = "dag_id=etl/run_id=r1/task_id=load/attempt=1.log"
 
@@ -74,10 +74,10 @@ def test_provider_info_claims_airglow_schemes_for_the_remote_io() -> None:
     assert {"airglow+s3", "airglow+gs", "airglow+abfs", "airglow+file"} <= schemes
     classpaths = {entry["scheme"]: entry["classpath"] for entry in info["remote-logging"]}
     assert set(classpaths.values()) == {
-        "airglow.log_handlers.remote_io.AirglowRemoteLogIO",
-        "airglow.log_handlers.elasticsearch.remote_io.AirglowEsRemoteLogIO",
+        "airglow.log_handlers.airflow.objectstore_remote_io.AirglowRemoteLogIO",
+        "airglow.log_handlers.airflow.es_remote_io.AirglowEsRemoteLogIO",
     }
-    assert classpaths["airglow+es"] == "airglow.log_handlers.elasticsearch.remote_io.AirglowEsRemoteLogIO"
+    assert classpaths["airglow+es"] == "airglow.log_handlers.airflow.es_remote_io.AirglowEsRemoteLogIO"
     assert info["package-name"] == "airglow"
 
 

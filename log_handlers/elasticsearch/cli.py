@@ -11,9 +11,9 @@ from typing import TextIO
 
 from airglow.log_handlers.elasticsearch.client import es_client
 from airglow.log_handlers.elasticsearch.index_template import TEMPLATE_NAME, install
-from airglow.log_handlers.elasticsearch.log_id import TryIdentity, render_log_id
 from airglow.log_handlers.elasticsearch.settings import DEFAULT_TARGET, EsLogSettings
 from airglow.log_handlers.errors import LogHandlerError
+from airglow.log_handlers.try_identity import TryIdentity, render_log_id
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airglow.log_handlers.elasticsearch.log_id import TryIdentity, render_log_id
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.timestamps import parse_timestamp
+from airglow.log_handlers.try_identity import TryIdentity, render_log_id
 
 # Keys of a structlog event that become document fields of their own; everything else goes to ``extra``.
 _EVENT_KEYS = frozenset({"event", "timestamp", "level", "logger", "logger_name"})
@@ -122,11 +123,10 @@ def _time_ns(value: Any) -> int:
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+        parsed = parse_timestamp(value)
+        if parsed is None:
             return time.time_ns()
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        moment = parsed
     else:
         return time.time_ns()
     delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)

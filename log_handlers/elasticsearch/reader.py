@@ -9,13 +9,13 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from airglow.log_handlers.elasticsearch.client import call
 from airglow.log_handlers.elasticsearch.documents import END_MARK
 from airglow.log_handlers.elasticsearch.queries import by_offset, log_query
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.timestamps import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +156,5 @@ class EsLogReader:
 
 
 def _epoch(stamp: Any) -> float:
-    if not isinstance(stamp, str):
-        return 0.0
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
+    moment = parse_timestamp(stamp) if isinstance(stamp, str) else None
+    return moment.timestamp() if moment is not None else 0.0

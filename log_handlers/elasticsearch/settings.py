@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from airglow.log_handlers.elasticsearch.log_id import DEFAULT_LOG_ID_TEMPLATE, validate_template
 from airglow.log_handlers.errors import LogConfigError
 from airglow.log_handlers.redact import redact
+from airglow.log_handlers.retry import backoff_delay
+from airglow.log_handlers.try_identity import DEFAULT_LOG_ID_TEMPLATE, validate_log_id_template
 
 Writer = Literal["stdout", "forward", "bulk"]
 WRITERS: tuple[Writer, ...] = ("stdout", "forward", "bulk")
@@ -87,7 +88,7 @@ class EsLogSettings:
         for name in ("host_field", "offset_field"):
             if not _FIELD_NAME.match(getattr(self, name)):
                 raise LogConfigError(name, f"{getattr(self, name)!r} is not a valid field name")
-        validate_template(self.log_id_template)
+        validate_log_id_template(self.log_id_template)
         if not self.end_of_log_mark.strip():
             raise LogConfigError("end_of_log_mark", "must not be empty")
         if self.frontend and "{log_id}" not in self.frontend:
@@ -106,7 +107,7 @@ class EsLogSettings:
             raise LogConfigError("backoff_max", "must be at least backoff_initial")
 
     def backoff(self, failures: int) -> float:
-        return min(self.backoff_max, self.backoff_initial * 2 ** max(0, failures - 1))
+        return backoff_delay(failures, self.backoff_initial, self.backoff_max)
 
 
 _NUMBERS = {

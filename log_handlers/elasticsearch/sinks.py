@@ -21,6 +21,7 @@ from airglow.log_handlers.elasticsearch.client import EsError, call, es_client
 from airglow.log_handlers.elasticsearch.documents import document_id
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
 from airglow.log_handlers.errors import LogConfigError
+from airglow.log_handlers.retry import retry_until
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]
@@ -100,14 +101,11 @@ class ForwardSink:
             log.debug("forward endpoint unavailable, buffering: %s", self._sender.last_error)
 
     def close(self) -> bool:
-        deadline = time.monotonic() + self._settings.final_timeout
-        failures = 0
-        while self._sender.pendings and not self._sender.flush():
-            failures += 1
-            wait = min(self._settings.backoff(failures), deadline - time.monotonic())
-            if wait <= 0:
-                break
-            time.sleep(wait)
+        retry_until(
+            lambda: not self._sender.pendings or self._sender.flush(),
+            self._settings.final_timeout,
+            self._settings.backoff,
+        )
         undelivered = len(self._sender.pendings or b"")
         if undelivered:
             log.warning(
@@ -165,20 +163,21 @@ class BulkSink:
             self._closing = True
             self._wake.notify()
         self._thread.join()
-        deadline = time.monotonic() + self._settings.final_timeout
-        while self._queue:
-            if self._flush_once():
-                continue
-            wait = min(self._settings.backoff(self._failures), deadline - time.monotonic())
-            if wait <= 0:
-                log.warning(
-                    "bulk indexing failed for %.0fs; %d task log documents not delivered (the local log keeps them)",
-                    self._settings.final_timeout,
-                    len(self._queue),
-                )
-                return False
-            time.sleep(wait)
+        if not retry_until(self._flush_all, self._settings.final_timeout, self._settings.backoff):
+            log.warning(
+                "bulk indexing failed for %.0fs; %d task log documents not delivered (the local log keeps them)",
+                self._settings.final_timeout,
+                len(self._queue),
+            )
+            return False
         return not self._rejected
+
+    def _flush_all(self) -> bool:
+        """Send batches until the queue is empty (True) or one must be retried (False)."""
+        while self._queue:
+            if not self._flush_once():
+                return False
+        return True
 
     def _run(self) -> None:
         while True:

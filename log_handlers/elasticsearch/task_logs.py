@@ -1,34 +1,24 @@
-"""Writing and reading the Elasticsearch logs of task tries: the core the Airflow 2 and 3 glue share."""
+"""Writing and reading the Elasticsearch logs of task tries: the core the Airflow 2 and 3 adapters share
+(``airglow.log_handlers.airflow``); it knows nothing of Airflow's versions, states or line formats."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from airglow.log_handlers.elasticsearch.client import EsError, es_client
 from airglow.log_handlers.elasticsearch.documents import DocumentFactory, LogEvent
-from airglow.log_handlers.elasticsearch.log_id import TryIdentity, frontend_url, render_log_id
-from airglow.log_handlers.elasticsearch.reader import EsLogReader, LogLine, Progress
+from airglow.log_handlers.elasticsearch.reader import EsLogReader, LogLine
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
 from airglow.log_handlers.elasticsearch.sinks import Sink, open_sink
+from airglow.log_handlers.try_identity import TryIdentity, render_log_id
 
 log = logging.getLogger(__name__)
-# Airflow 3 writes this when a try stops without ending (deferral, waiting for human input): no end mark then.
-PAUSE_PREFIX = "Pausing task as "
-# Task instance states in which a try may still write to its log.
-_UNFINISHED_STATES = frozenset(
-    {"running", "deferred", "queued", "scheduled", "up_for_reschedule", "restarting"}
-)
 # Loggers of the sinks themselves: their lines stay in the local log only, or every request they log
 # would produce another request (Airflow 2 routes the root logger into the task handler).
 SINK_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "fluent", "airglow.log_handlers")
-
-
-def is_finished(state: Any) -> bool:
-    return str(state or "").lower() not in _UNFINISHED_STATES
 
 
 def from_sink(logger_name: str) -> bool:
@@ -40,20 +30,16 @@ class TryLogWriter:
 
     def __init__(self, settings: EsLogSettings, identity: TryIdentity, sink: Sink, floor: int = 0) -> None:
         self.documents = DocumentFactory(settings, identity, floor)
-        self.paused = False
         self._sink = sink
 
     def write(self, event: LogEvent) -> None:
-        if from_sink(event.logger):
-            return
-        if event.message.startswith(PAUSE_PREFIX):
-            self.paused = True
-        self._sink.send(self.documents.line(event))
+        if not from_sink(event.logger):
+            self._sink.send(self.documents.line(event))
 
     def finish(self, ended: bool = True) -> bool:
-        """Deliver what is left; with ``ended`` (and no pause seen) mark the log complete. Never raises."""
+        """Deliver what is left; with ``ended`` mark the log complete. Never raises."""
         try:
-            if ended and not self.paused:
+            if ended:
                 self._sink.send(self.documents.end_mark())
             return self._sink.close()
         except Exception:
@@ -109,71 +95,19 @@ class EsTaskLogs:
         link = self.external_url(identity)
         return f"{where} ({link})" if link else where
 
-    def stream(self, identity: TryIdentity, task_finished: bool) -> Iterator[str]:
-        """Airflow 3 log lines (JSON events) in offset order, in constant memory.
-
-        A running task: what is stored now (the UI asks again). A finished one: until the end mark, or for at
-        most ``end_of_log_timeout`` of quiet when the mark was lost. A change of host (a try resumed on
-        another pod) is announced in the log, so lines are grouped by the host that wrote them.
-        """
+    def lines(self, identity: TryIdentity, follow: bool) -> Iterator[LogLine]:
+        """The try's stored lines in offset order, in constant memory, without its end mark. ``follow``:
+        until the end mark, or for at most ``end_of_log_timeout`` of quiet when the mark was lost."""
         reader = self.reader()
         log_id = self.log_id(identity)
-        lines = reader.follow(log_id, lambda: True) if task_finished else reader.lines(log_id)
-        host: str | None = None
-        try:
-            for line in lines:
-                if reader.is_end(line):
-                    continue
-                line_host = str(line.source.get(self.settings.host_field, ""))
-                if host is not None and line_host != host:
-                    yield _notice(line.source.get("@timestamp"), f"continued on host {line_host}")
-                host = line_host
-                yield airflow3_line(line)
-        except EsError as err:
-            log.warning("Elasticsearch log read of %s cut short: %s", log_id, err)
-            yield _notice(None, f"the rest of this log could not be read: {err}")
+        lines = reader.follow(log_id, lambda: True) if follow else reader.lines(log_id)
+        return (line for line in lines if not reader.is_end(line))
 
-    def read_increment(
-        self, identity: TryIdentity, metadata: dict[str, Any], task_finished: bool, max_lines: int
-    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-        """Airflow 2's incremental read: lines after ``metadata['offset']``, grouped by host, and metadata
-        with the new offset, ``end_of_log`` and ``last_log_timestamp`` (when new lines last came)."""
-        reader = self.reader()
-        progress = Progress(offset=_int_or_none(metadata.get("offset")))
-        groups: dict[str, list[str]] = {}
-        for line in reader.lines(self.log_id(identity), after=progress.offset, limit=max_lines):
-            progress.offset, progress.ended = line.offset, reader.is_end(line)
-            if not progress.ended:
-                groups.setdefault(str(line.source.get(self.settings.host_field, "")), []).append(line.message)
-        now = time.time()
-        quiet_since = now if groups or progress.ended else float(metadata.get("last_log_timestamp") or now)
-        ended = progress.ended or (task_finished and reader.quiet_for_long(quiet_since))
-        result = dict(metadata) | {
-            "offset": progress.offset if progress.offset is not None else metadata.get("offset", 0),
-            "end_of_log": ended,
-            "last_log_timestamp": quiet_since,
-        }
-        return [(host, "\n".join(messages)) for host, messages in groups.items()], result
+    def host_of(self, line: LogLine) -> str:
+        return str(line.source.get(self.settings.host_field, ""))
 
 
-def airflow3_line(line: LogLine) -> str:
-    """A stored document as the structured JSON line Airflow 3's log viewer parses."""
-    source = line.source
-    event = {
-        "timestamp": source.get("@timestamp"),
-        "level": source.get("level", "info"),
-        "event": line.message,
-        "logger": source.get("logger", ""),
-    }
-    return json.dumps(event | dict(source.get("extra") or {}), ensure_ascii=False)
-
-
-def _notice(timestamp: Any, text: str) -> str:
-    return json.dumps({"timestamp": timestamp, "level": "info", "event": f"*** Airglow: {text}"})
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value) or None
-    except (TypeError, ValueError):
-        return None
+def frontend_url(template: str, log_id: str) -> str:
+    """A Kibana (or other) link: ``{log_id}`` in the template is replaced by the URL-quoted id."""
+    url = template.replace("{log_id}", urllib.parse.quote(log_id, safe=""))
+    return url if "://" in url else "https://" + url

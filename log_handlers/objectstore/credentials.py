@@ -1,4 +1,5 @@
-"""fsspec storage options from an Airflow connection (``[logging] remote_log_conn_id``).
+"""fsspec storage options from a connection (an Airflow connection, ``[logging] remote_log_conn_id``, as
+``airglow.log_handlers.airflow.connections`` looks it up).
 
 Without a connection, fsspec's backends find credentials where their SDKs look (environment variables,
 instance/workload identity, ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_CONNECTION_STRING``…).
@@ -22,21 +23,9 @@ class ConnectionLike(Protocol):
     def extra_dejson(self) -> dict[str, Any]: ...
 
 
-def fetch_airflow_connection(conn_id: str) -> ConnectionLike:
-    """The connection through Airflow's own lookup (Task SDK first, then Airflow 2's BaseHook)."""
-    try:
-        from airflow.sdk import BaseHook
-    except ImportError:
-        try:
-            from airflow.hooks.base import BaseHook
-        except ImportError as err:
-            raise LogConfigError("remote_log_conn_id", "set, but Airflow is not installed") from err
-    try:
-        return BaseHook.get_connection(conn_id)
-    except Exception as err:
-        raise LogConfigError(
-            "remote_log_conn_id", f"connection {conn_id!r} not found: {type(err).__name__}"
-        ) from None
+def no_connections(conn_id: str) -> ConnectionLike:
+    """The lookup of a store used outside Airflow: a connection id cannot be resolved there."""
+    raise LogConfigError("remote_log_conn_id", f"{conn_id!r} is set, but no Airflow is there to look it up")
 
 
 def storage_options_for(protocol: str, conn: ConnectionLike) -> dict[str, Any]:

@@ -26,9 +26,6 @@ _CHUNK_NAME = re.compile(r"^(\d{16})-(\d{16})\.chunk$")
 _SEGMENT_NAME = re.compile(r"^\d{6}$")
 COMPLETE_MARKER = "complete"
 MAX_RELATIVE_PATH = 1024
-DEFAULT_FILENAME_TEMPLATE = (
-    "dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{map_index_part}attempt={try_number}.log"
-)
 
 
 def encode_component(component: str) -> str:
@@ -56,14 +53,6 @@ def log_key(relative_path: str) -> str:
     if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
         raise UnsafeLogPath(relative_path, "the object key would leave the configured prefix")
     return key
-
-
-def render_relative_path(dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
-    """Airflow's default ``log_filename_template`` for a task instance try."""
-    map_part = f"map_index={map_index}/" if map_index >= 0 else ""
-    return DEFAULT_FILENAME_TEMPLATE.format(
-        dag_id=dag_id, run_id=run_id, task_id=task_id, map_index_part=map_part, try_number=try_number
-    )
 
 
 def segment_name(index: int) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from airglow.log_handlers.errors import StoreError
 from airglow.log_handlers.objectstore.keys import COMPLETE_MARKER, chunk_name, is_segment_name, segment_name
 from airglow.log_handlers.objectstore.store import ObjectStore
+from airglow.log_handlers.retry import backoff_delay, retry_until
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class ShippingPolicy:
     backoff_max: float = 30.0
 
     def backoff(self, failures: int) -> float:
-        return min(self.backoff_max, self.backoff_initial * 2 ** max(0, failures - 1))
+        return backoff_delay(failures, self.backoff_initial, self.backoff_max)
 
 
 @dataclass(frozen=True)
@@ -101,21 +102,21 @@ class LogShipper:
         self._stopped.set()
         if self._thread is not None:
             self._thread.join()
-        deadline = self._clock() + self._policy.final_timeout
         with self._lock:
-            while True:
-                if self._attempt(final=True) and self._mark_complete():
-                    return True
-                wait = min(self._policy.backoff(self._failures), deadline - self._clock())
-                if wait <= 0:
-                    log.warning(
-                        "remote log %s incomplete after %.0fs of retries; the local log %s is kept",
-                        self._store.location(self._key),
-                        self._policy.final_timeout,
-                        self._path,
-                    )
-                    return False
-                time.sleep(wait)
+            if retry_until(
+                lambda: self._attempt(final=True) and self._mark_complete(),
+                self._policy.final_timeout,
+                self._policy.backoff,
+                self._clock,
+            ):
+                return True
+        log.warning(
+            "remote log %s incomplete after %.0fs of retries; the local log %s is kept",
+            self._store.location(self._key),
+            self._policy.final_timeout,
+            self._path,
+        )
+        return False
 
     def _run(self) -> None:
         while not self._stopped.wait(self._policy.interval / 2):

@@ -1,4 +1,5 @@
-"""Shipping and reading of task logs under one base URL: the core the Airflow 2 and 3 glue share."""
+"""Shipping and reading of task logs under one base URL: the core the Airflow 2 and 3 adapters share
+(``airglow.log_handlers.airflow``) and ``airglow-logs`` reads through; it knows nothing of Airflow."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from airglow.log_handlers.errors import LogHandlerError, StoreError, UnsafeLogPath
 from airglow.log_handlers.objectstore.credentials import (
     ConnectionLike,
-    fetch_airflow_connection,
+    no_connections,
     storage_options_for,
 )
 from airglow.log_handlers.objectstore.keys import log_key
@@ -32,7 +33,7 @@ class ObjectStoreTaskLogs:
     def __init__(
         self,
         settings: ObjectStoreLogSettings,
-        connection_lookup: Callable[[str], ConnectionLike] = fetch_airflow_connection,
+        connection_lookup: Callable[[str], ConnectionLike] = no_connections,
     ) -> None:
         self.settings = settings
         self._connection_lookup = connection_lookup
@@ -48,9 +49,11 @@ class ObjectStoreTaskLogs:
         delete_local_copy: bool = False,
         conn_id: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        connection_lookup: Callable[[str], ConnectionLike] = no_connections,
         **shipping: Any,
     ) -> ObjectStoreTaskLogs:
-        """Validate the handler's arguments (as Airflow passes them) once, into settings."""
+        """Validate the handler's arguments (as Airflow passes them) once, into settings; ``conn_id`` is
+        resolved by ``connection_lookup`` when the store is first used."""
         return cls(
             ObjectStoreLogSettings.build(
                 remote_base,
@@ -59,7 +62,8 @@ class ObjectStoreTaskLogs:
                 conn_id=conn_id,
                 storage_options=storage_options,
                 **shipping,
-            )
+            ),
+            connection_lookup,
         )
 
     @property

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from airglow.log_handlers.errors import LogHandlerError
-from airglow.log_handlers.objectstore.keys import log_key, render_relative_path
+from airglow.log_handlers.objectstore.keys import log_key
 from airglow.log_handlers.objectstore.reader import RemoteLogFile, RemoteLogReader
 from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
 from airglow.log_handlers.objectstore.store import ObjectStore
+from airglow.log_handlers.try_identity import TryIdentity, render_log_path
 
 _ATTEMPT = re.compile(r"^attempt=(\d+)\.log$")
 
@@ -82,12 +83,16 @@ def _storage_options(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[
 
 def _task_path(store: ObjectStore, args: argparse.Namespace) -> str:
     try_number = args.try_number or _latest_try(store, args) or 1
-    return render_relative_path(args.dag_id, args.run_id, args.task_id, try_number, args.map_index)
+    return render_log_path(_try(args, try_number))
+
+
+def _try(args: argparse.Namespace, try_number: int) -> TryIdentity:
+    return TryIdentity(args.dag_id, args.task_id, args.run_id, try_number, args.map_index)
 
 
 def _latest_try(store: ObjectStore, args: argparse.Namespace) -> int | None:
     """The highest try with a shipped log, found from the task's folder."""
-    probe = render_relative_path(args.dag_id, args.run_id, args.task_id, 1, args.map_index)
+    probe = render_log_path(_try(args, 1))
     folder = log_key(probe).rpartition("/")[0]
     tries = {
         int(match.group(1))

@@ -11,8 +11,8 @@ from typing import Any
 from airglow.log_handlers.elasticsearch.settings import ES_SCHEME
 from airglow.log_handlers.objectstore.settings import AIRGLOW_SCHEME_PREFIX, SUPPORTED_PROTOCOLS
 
-REMOTE_IO_CLASS = "airglow.log_handlers.remote_io.AirglowRemoteLogIO"
-ES_REMOTE_IO_CLASS = "airglow.log_handlers.elasticsearch.remote_io.AirglowEsRemoteLogIO"
+REMOTE_IO_CLASS = "airglow.log_handlers.airflow.objectstore_remote_io.AirglowRemoteLogIO"
+ES_REMOTE_IO_CLASS = "airglow.log_handlers.airflow.es_remote_io.AirglowEsRemoteLogIO"
 
 
 def get_provider_info() -> dict[str, Any]:

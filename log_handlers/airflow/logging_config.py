@@ -3,7 +3,7 @@
     [logging]
     remote_logging = True
     remote_base_log_folder = s3://my-bucket/airflow/logs      # or airglow+es://elasticsearch:9200
-    logging_config_class = airglow.log_handlers.logging_config.LOGGING_CONFIG
+    logging_config_class = airglow.log_handlers.airflow.logging_config.LOGGING_CONFIG
 
 Airflow's own default dict is used unchanged except for remote logging: on Airflow 3 this module exposes
 ``REMOTE_TASK_LOG`` (read by Airflow next to the dict), on Airflow 2 the ``task`` handler becomes
@@ -21,9 +21,9 @@ from typing import Any
 
 from airflow.configuration import conf
 
-from airglow.log_handlers.elasticsearch.remote_io import AirglowEsRemoteLogIO, es_options
-from airglow.log_handlers.elasticsearch.settings import ES_SCHEME
-from airglow.log_handlers.remote_io import AirglowRemoteLogIO
+from airglow.log_handlers.airflow.es_remote_io import AirglowEsRemoteLogIO
+from airglow.log_handlers.airflow.objectstore_remote_io import AirglowRemoteLogIO
+from airglow.log_handlers.airflow.settings import es_options, remote_task_handler_kwargs, to_elasticsearch
 
 _REMOTE_LOGGING_ENV = "AIRFLOW__LOGGING__REMOTE_LOGGING"
 
@@ -54,23 +54,18 @@ def _is_airflow_2() -> bool:
     return int(__version__.split(".", 1)[0]) < 3
 
 
-def _to_elasticsearch() -> bool:
-    return conf.get("logging", "remote_base_log_folder", fallback="").startswith(ES_SCHEME + "://")
-
-
 def _airflow2_task_handler(task_handler: dict[str, Any]) -> dict[str, Any]:
-    if _to_elasticsearch():
+    if to_elasticsearch(conf):
         return task_handler | {
-            "class": "airglow.log_handlers.elasticsearch.task_handler.AirglowEsTaskHandler",
+            "class": "airglow.log_handlers.airflow.es_task_handler.AirglowEsTaskHandler",
             "es": es_options(conf),
         }
-    shipping = conf.getjson("logging", "remote_task_handler_kwargs", fallback={}) or {}
     return task_handler | {
-        "class": "airglow.log_handlers.task_handler.AirglowTaskHandler",
+        "class": "airglow.log_handlers.airflow.objectstore_task_handler.AirglowTaskHandler",
         "remote_base": conf.get("logging", "remote_base_log_folder"),
         "delete_local_copy": conf.getboolean("logging", "delete_local_logs", fallback=False),
         "conn_id": conf.get("logging", "remote_log_conn_id", fallback=None),
-        "shipping": shipping,
+        "shipping": remote_task_handler_kwargs(conf),
     }
 
 
@@ -81,7 +76,7 @@ DEFAULT_REMOTE_CONN_ID: str | None = conf.get("logging", "remote_log_conn_id", f
 if conf.getboolean("logging", "remote_logging", fallback=False):
     if _is_airflow_2():
         LOGGING_CONFIG["handlers"]["task"] = _airflow2_task_handler(LOGGING_CONFIG["handlers"]["task"])
-    elif _to_elasticsearch():
+    elif to_elasticsearch(conf):
         REMOTE_TASK_LOG = AirglowEsRemoteLogIO.from_config()
     else:
         REMOTE_TASK_LOG = AirglowRemoteLogIO.from_config()

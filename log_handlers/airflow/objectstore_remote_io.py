@@ -1,7 +1,7 @@
 """Airflow 3's ``RemoteLogIO`` over Airglow's object-store task logs.
 
 Airflow builds it either from a ``[logging] logging_config_class`` module that exposes ``REMOTE_TASK_LOG``
-(see ``airglow.log_handlers.logging_config``) or, through provider dispatch on the URL scheme of
+(see ``airglow.log_handlers.airflow.logging_config``) or, through provider dispatch on the URL scheme of
 ``remote_base_log_folder`` (``airglow+s3://…``), by calling ``from_config``.
 """
 
@@ -11,9 +11,11 @@ import logging
 import os
 from typing import Any
 
-from airglow.log_handlers.errors import LogConfigError, LogHandlerError
+from airglow.log_handlers.airflow.connections import airflow_connection
+from airglow.log_handlers.airflow.settings import remote_task_handler_kwargs
+from airglow.log_handlers.airflow.structlog_files import file_of_logger
+from airglow.log_handlers.errors import LogHandlerError
 from airglow.log_handlers.objectstore.task_logs import LogStreams, ObjectStoreTaskLogs
-from airglow.log_handlers.structlog_files import file_of_logger
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,13 @@ class AirglowRemoteLogIO:
         **shipping: Any,
     ) -> None:
         self.logs = ObjectStoreTaskLogs.build(
-            base_log_folder, remote_base, delete_local_copy, conn_id, storage_options, **shipping
+            base_log_folder,
+            remote_base,
+            delete_local_copy,
+            conn_id,
+            storage_options,
+            airflow_connection,
+            **shipping,
         )
         self._tracked_logger: object = None
 
@@ -40,15 +48,12 @@ class AirglowRemoteLogIO:
         """Build from Airflow's ``[logging]`` settings (``remote_task_handler_kwargs`` tune shipping)."""
         from airflow.configuration import conf
 
-        kwargs = conf.getjson("logging", "remote_task_handler_kwargs", fallback={}) or {}
-        if not isinstance(kwargs, dict):
-            raise LogConfigError("remote_task_handler_kwargs", "must be a JSON object")
         return cls(
             base_log_folder=os.path.expanduser(conf.get("logging", "base_log_folder")),
             remote_base=conf.get("logging", "remote_base_log_folder"),
             delete_local_copy=conf.getboolean("logging", "delete_local_logs", fallback=False),
             conn_id=conf.get("logging", "remote_log_conn_id", fallback=None),
-            **kwargs,
+            **remote_task_handler_kwargs(conf),
         )
 
     @property

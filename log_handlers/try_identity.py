@@ -1,14 +1,13 @@
-"""Which try a log line belongs to: the identity of a task instance try and its rendered ``log_id``.
-
-``log_id_template`` is Airflow's ``[elasticsearch] log_id_template`` (``str.format`` fields). Only the fields
-every writer knows are allowed, so that writers and readers of one fleet always agree on an id.
+"""Which try a task log belongs to, and the one place that renders and parses Airflow's templates for it:
+the log file path (``[logging] log_filename_template``, Airflow's default) and the Elasticsearch ``log_id``
+(``[elasticsearch] log_id_template``, ``str.format`` fields). Only the fields every writer knows are allowed
+in a log id, so that writers and readers of one fleet always agree on it.
 """
 
 from __future__ import annotations
 
 import re
 import string
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -17,6 +16,9 @@ from airglow.log_handlers.errors import LogConfigError
 
 # ``attempt=N.log``, or a trigger's log of that try, ``attempt=N.log.trigger.<trigger id>.log``.
 _ATTEMPT = re.compile(r"^(\d+)\.log(\.trigger\.\d+\.log)?$")
+DEFAULT_FILENAME_TEMPLATE = (
+    "dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{map_index_part}attempt={try_number}.log"
+)
 DEFAULT_LOG_ID_TEMPLATE = "{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}"
 TEMPLATE_FIELDS = frozenset({"dag_id", "task_id", "run_id", "map_index", "try_number"})
 
@@ -31,35 +33,6 @@ class TryIdentity:
     try_number: int
     map_index: int = -1
 
-    @classmethod
-    def of(cls, ti: Any, try_number: int | None = None) -> TryIdentity:
-        """From an Airflow task instance (2 or 3), for ``try_number`` or the ti's own."""
-        map_index = getattr(ti, "map_index", -1)
-        return cls(
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            run_id=ti.run_id,
-            try_number=int(try_number if try_number is not None else ti.try_number),
-            map_index=-1 if map_index is None else int(map_index),
-        )
-
-    @classmethod
-    def from_log_path(cls, relative_path: str) -> TryIdentity | None:
-        """Parse Airflow's default ``log_filename_template`` path; None when the path has another shape."""
-        parts = PurePosixPath(relative_path).parts
-        fields = dict(part.split("=", 1) for part in parts if "=" in part)
-        attempt = _ATTEMPT.match(fields.get("attempt", ""))
-        if not (fields.keys() >= {"dag_id", "run_id", "task_id"} and attempt):
-            return None
-        map_index = fields.get("map_index", "-1")
-        return cls(
-            dag_id=fields["dag_id"],
-            task_id=fields["task_id"],
-            run_id=fields["run_id"],
-            try_number=int(attempt.group(1)),
-            map_index=int(map_index) if map_index.lstrip("-").isdigit() else -1,
-        )
-
     def fields(self) -> dict[str, Any]:
         return {
             "dag_id": self.dag_id,
@@ -70,13 +43,36 @@ class TryIdentity:
         }
 
 
+def render_log_path(identity: TryIdentity) -> str:
+    """Airflow's default ``log_filename_template`` for a try (the relative path of its log file)."""
+    map_part = f"map_index={identity.map_index}/" if identity.map_index >= 0 else ""
+    return DEFAULT_FILENAME_TEMPLATE.format(**identity.fields(), map_index_part=map_part)
+
+
+def parse_log_path(relative_path: str) -> TryIdentity | None:
+    """The try of a path in Airflow's default ``log_filename_template`` shape; None for another shape."""
+    parts = PurePosixPath(relative_path).parts
+    fields = dict(part.split("=", 1) for part in parts if "=" in part)
+    attempt = _ATTEMPT.match(fields.get("attempt", ""))
+    if not (fields.keys() >= {"dag_id", "run_id", "task_id"} and attempt):
+        return None
+    map_index = fields.get("map_index", "-1")
+    return TryIdentity(
+        dag_id=fields["dag_id"],
+        task_id=fields["task_id"],
+        run_id=fields["run_id"],
+        try_number=int(attempt.group(1)),
+        map_index=int(map_index) if map_index.lstrip("-").isdigit() else -1,
+    )
+
+
 def is_trigger_log(relative_path: str) -> bool:
     """A triggerer's part of a try's log: its lines join the try's log, but its end is not the try's end."""
     match = _ATTEMPT.match(PurePosixPath(relative_path).name.removeprefix("attempt="))
     return bool(match and match.group(2))
 
 
-def validate_template(template: str) -> str:
+def validate_log_id_template(template: str) -> str:
     """Reject a template that names unknown fields or is not a valid format string."""
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
@@ -94,9 +90,3 @@ def validate_template(template: str) -> str:
 
 def render_log_id(template: str, identity: TryIdentity) -> str:
     return template.format(**identity.fields())
-
-
-def frontend_url(template: str, log_id: str) -> str:
-    """A Kibana (or other) link: ``{log_id}`` in the template is replaced by the URL-quoted id."""
-    url = template.replace("{log_id}", urllib.parse.quote(log_id, safe=""))
-    return url if "://" in url else "https://" + url

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.utils.log.file_task_handler import FileTaskHandler
 
+from airglow.log_handlers.airflow.connections import airflow_connection
 from airglow.log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
 
 
@@ -25,7 +26,13 @@ class AirglowTaskHandler(FileTaskHandler):
     ) -> None:
         super().__init__(base_log_folder, **file_handler_kwargs)
         self.logs = ObjectStoreTaskLogs.build(
-            base_log_folder, remote_base, delete_local_copy, conn_id, storage_options, **(shipping or {})
+            base_log_folder,
+            remote_base,
+            delete_local_copy,
+            conn_id,
+            storage_options,
+            airflow_connection,
+            **(shipping or {}),
         )
         self._shipping_path: Path | None = None
         self._closed = False

@@ -10,10 +10,11 @@ from typing import Any
 from airflow.utils.log.file_task_handler import FileTaskHandler
 from airflow.utils.log.logging_mixin import ExternalLoggingMixin
 
+from airglow.log_handlers.airflow.es_reads import read_increment
+from airglow.log_handlers.airflow.task_instance import is_finished, try_of
 from airglow.log_handlers.elasticsearch.documents import LogEvent
-from airglow.log_handlers.elasticsearch.log_id import TryIdentity
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
-from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter, is_finished
+from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter
 from airglow.log_handlers.errors import LogHandlerError
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class AirglowEsTaskHandler(FileTaskHandler, ExternalLoggingMixin):
         self._mark_end = not getattr(ti, "raw", False) and not getattr(ti, "is_trigger_log_context", False)
         self._ti = ti
         try:
-            self._writer = self.logs.open_writer(TryIdentity.of(ti))
+            self._writer = self.logs.open_writer(try_of(ti))
         except LogHandlerError as err:
             log.warning("task log will not reach Elasticsearch (the local log keeps it): %s", err)
         return result
@@ -62,11 +63,11 @@ class AirglowEsTaskHandler(FileTaskHandler, ExternalLoggingMixin):
         self._closed = True
 
     def _read(self, ti: Any, try_number: int, metadata: dict[str, Any] | None = None):
-        identity = TryIdentity.of(ti, try_number)
+        identity = try_of(ti, try_number)
         finished = try_number != ti.try_number or is_finished(ti.state)
         try:
-            groups, metadata = self.logs.read_increment(
-                identity, dict(metadata or {}), finished, self.max_lines_per_read
+            groups, metadata = read_increment(
+                self.logs, identity, dict(metadata or {}), finished, self.max_lines_per_read
             )
         except LogHandlerError as err:
             return [(ti.hostname or "", f"*** Could not read the log from Elasticsearch: {err}")], {
@@ -88,4 +89,4 @@ class AirglowEsTaskHandler(FileTaskHandler, ExternalLoggingMixin):
         return bool(self.logs.settings.frontend)
 
     def get_external_log_url(self, task_instance: Any, try_number: int) -> str:
-        return self.logs.external_url(TryIdentity.of(task_instance, try_number))
+        return self.logs.external_url(try_of(task_instance, try_number))

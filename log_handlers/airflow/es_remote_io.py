@@ -2,7 +2,7 @@
 
 Lines leave as Airflow logs them (a structlog processor in the supervisor), not at task end: a killed pod
 loses at most what the sink had not delivered yet (Airflow's own handler wrote nothing before the task ended,
-apache/airflow#54501). Built from ``[logging] logging_config_class = airglow.log_handlers.logging_config.LOGGING_CONFIG``
+apache/airflow#54501). Built from ``[logging] logging_config_class = airglow.log_handlers.airflow.logging_config.LOGGING_CONFIG``
 or by provider dispatch on ``remote_base_log_folder = airglow+es://host:port``.
 """
 
@@ -14,27 +14,20 @@ import os
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from airglow.log_handlers.airflow.es_reads import airflow3_lines
+from airglow.log_handlers.airflow.settings import es_options
+from airglow.log_handlers.airflow.structlog_files import file_of_logger
+from airglow.log_handlers.airflow.task_instance import is_finished, try_of
 from airglow.log_handlers.elasticsearch.documents import LogEvent
-from airglow.log_handlers.elasticsearch.log_id import TryIdentity, is_trigger_log
-from airglow.log_handlers.elasticsearch.settings import ES_SCHEME, EsLogSettings
-from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter, is_finished
+from airglow.log_handlers.elasticsearch.settings import EsLogSettings
+from airglow.log_handlers.elasticsearch.task_logs import EsTaskLogs, TryLogWriter
 from airglow.log_handlers.errors import LogConfigError, LogHandlerError
-from airglow.log_handlers.structlog_files import file_of_logger
+from airglow.log_handlers.try_identity import TryIdentity, is_trigger_log, parse_log_path
 
 log = logging.getLogger(__name__)
-# Airflow's [elasticsearch] options that Airglow honours, under Airglow's names.
-_AIRFLOW_OPTIONS = {
-    "host": "hosts",
-    "target_index": "target_index",
-    "index_patterns": "index_patterns",
-    "log_id_template": "log_id_template",
-    "end_of_log_mark": "end_of_log_mark",
-    "frontend": "frontend",
-    "host_field": "host_field",
-    "offset_field": "offset_field",
-}
+# Airflow 3 writes this when a try stops without ending (deferral, waiting for human input): no end mark then.
+PAUSE_PREFIX = "Pausing task as "
 
 
 class AirglowEsRemoteLogIO:
@@ -46,6 +39,7 @@ class AirglowEsRemoteLogIO:
         self.logs = EsTaskLogs(EsLogSettings.build(**options))
         self._writers: dict[Path, TryLogWriter] = {}
         self._current: tuple[Any, TryLogWriter] | None = None  # (logger, its writer): no path work per line
+        self._paused: set[TryLogWriter] = set()  # tries that stopped without ending: no end mark
         self._lock = threading.Lock()
 
     @classmethod
@@ -71,7 +65,9 @@ class AirglowEsRemoteLogIO:
             self._current = None
         if writer is None:
             return
-        if writer.finish(ended=not is_trigger_log(str(path))) and self.delete_local_copy:
+        paused = writer in self._paused
+        self._paused.discard(writer)
+        if writer.finish(ended=not paused and not is_trigger_log(str(path))) and self.delete_local_copy:
             local.unlink(missing_ok=True)
 
     def read(self, relative_path: str, ti: Any) -> tuple[list[str], list[str]]:
@@ -79,10 +75,9 @@ class AirglowEsRemoteLogIO:
         return sources, ["\n".join(lines) for lines in streams]
 
     def stream(self, relative_path: str, ti: Any) -> tuple[list[str], list[Any]]:
-        identity = TryIdentity.from_log_path(relative_path) or TryIdentity.of(ti)
-        finished = is_finished(getattr(ti, "state", None))
+        identity = parse_log_path(relative_path) or try_of(ti)
         try:
-            lines = self.logs.stream(identity, task_finished=finished)
+            lines = airflow3_lines(self.logs, identity, follow=is_finished(getattr(ti, "state", None)))
             first = next(lines, None)
         except LogHandlerError as err:
             return [f"Could not read the log from Elasticsearch: {err}"], []
@@ -95,7 +90,10 @@ class AirglowEsRemoteLogIO:
             try:
                 writer = self._writer_for(logger)
                 if writer is not None:
-                    writer.write(LogEvent.from_structlog(event_dict))
+                    event = LogEvent.from_structlog(event_dict)
+                    if event.message.startswith(PAUSE_PREFIX):
+                        self._paused.add(writer)
+                    writer.write(event)
             except Exception as err:  # a log sink must never fail the task it logs for
                 log.warning("task log line not sent to Elasticsearch (the local log keeps it): %s", err)
         return event_dict
@@ -122,49 +120,10 @@ class AirglowEsRemoteLogIO:
             relative = path.relative_to(self.base_log_folder.resolve()).as_posix()
         except ValueError:
             relative = path.as_posix()
-        identity = TryIdentity.from_log_path(relative)
+        identity = parse_log_path(relative)
         if identity is None:
             raise LogConfigError(
                 "log_filename_template",
                 f"cannot tell the task try of {relative!r}: keep Airflow's default log_filename_template",
             )
         return identity
-
-
-def es_options(conf: Any) -> dict[str, Any]:
-    """Airglow's options from Airflow's configuration: ``[elasticsearch]``, the netloc of an
-    ``airglow+es://host:port`` remote base, ``[elasticsearch_configs]`` (client options) and
-    ``[logging] remote_task_handler_kwargs`` (Airglow's own options), later ones winning."""
-    options: dict[str, Any] = {}
-    # What the user set (file or environment), not provider defaults (Airflow 3 defaults index_patterns to
-    # _all); Airflow 2 leaves out the environment when the section is not in any file.
-    configured = conf.getsection("elasticsearch") or {}
-    for airflow_name, name in _AIRFLOW_OPTIONS.items():
-        value = configured.get(airflow_name) or os.environ.get(
-            f"AIRFLOW__ELASTICSEARCH__{airflow_name.upper()}"
-        )
-        if value:
-            options[name] = value
-    remote = urlsplit(conf.get("logging", "remote_base_log_folder", fallback="") or "")
-    if remote.scheme == ES_SCHEME and remote.netloc:
-        options["hosts"] = f"http://{remote.netloc}"
-    if conf.has_section("elasticsearch_configs"):
-        options["client_options"] = _typed(dict(conf.getsection("elasticsearch_configs") or {}))
-    kwargs = conf.getjson("logging", "remote_task_handler_kwargs", fallback={}) or {}
-    if not isinstance(kwargs, dict):
-        raise LogConfigError("remote_task_handler_kwargs", "must be a JSON object")
-    return options | kwargs
-
-
-def _typed(values: dict[str, Any]) -> dict[str, Any]:
-    """airflow.cfg strings for the client: booleans and numbers as such (``verify_certs = False``)."""
-    typed: dict[str, Any] = {}
-    for key, value in values.items():
-        text = str(value).strip()
-        if text.lower() in ("true", "false"):
-            typed[key] = text.lower() == "true"
-        elif text.replace(".", "", 1).isdigit():
-            typed[key] = float(text) if "." in text else int(text)
-        else:
-            typed[key] = value
-    return typed
