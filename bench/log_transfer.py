@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from storage_servers import start_moto  # noqa: E402
+from support.storage_servers import start_moto  # noqa: E402
 
 from airglow.log_handlers.objectstore.reader import RemoteLogReader  # noqa: E402
 from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings  # noqa: E402

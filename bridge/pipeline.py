@@ -72,7 +72,7 @@ class Pipeline:
         self.registry = registry
         self.stats = stats
         self.lock = threading.Lock()
-        self._clock = clock
+        self.clock = clock
         self._cache: dict[bytes, tuple] = {}
         self._cache_limit = line_cache_size
         self._cache_bytes = 0
@@ -98,7 +98,7 @@ class Pipeline:
     def expire(self) -> int:
         """Apply twins whose window ended; drop expired series, and only the cached lines that pointed at them."""
         with self.lock:
-            now = self._clock()
+            now = self.clock()
             self.settle_twins(now)
             removed = self.registry.expire(now)
             if removed:
@@ -116,7 +116,7 @@ class Pipeline:
         """The pipeline's counters and those of the parts it holds, read at once under its lock (twins
         whose window ended are settled first, so a scrape shows them)."""
         with self.lock:
-            self.settle_twins(self._clock())
+            self.settle_twins(self.clock())
             return {
                 **self.stats.totals(),
                 ("statsd_exporter_lines_total", ()): float(self.lines),
@@ -129,7 +129,7 @@ class Pipeline:
     def process(self, lines: list[bytes], pod_deployment: str | None = None, sender: Hashable = None) -> None:
         """Apply a batch of lines from ``sender`` (its address: twins pair per sender); ``pod_deployment``
         is the sender pod's deployment, when looked up."""
-        now = self._clock()
+        now = self.clock()
         # The sender's deployment changes what a line resolves to, so it is part of the cache key.
         source = pod_deployment.encode() + b"\0" if pod_deployment else b""
         with self.lock:
@@ -182,7 +182,10 @@ class Pipeline:
                                     first, first_value = twin, keyvalue  # its twin may come next
                                     firsts += 1
                                 else:  # the pairing state decides
-                                    self._counted(sender, firsts, dropped, first, first_value, now, claimed)
+                                    if firsts or dropped or first is not None:
+                                        self._counted(
+                                            sender, firsts, dropped, first, first_value, now, claimed
+                                        )
                                     firsts = dropped = 0
                                     bare = pair is None
                                     update: Update | None = (
@@ -237,11 +240,13 @@ class Pipeline:
                             continue
                         key = None  # a cached line with an unusual value: the full path, not cached again
                 # The full path pairs through the pairing state: bring it up to date first.
-                self._counted(sender, firsts, dropped, first, first_value, now, claimed)
+                if firsts or dropped or first is not None:
+                    self._counted(sender, firsts, dropped, first, first_value, now, claimed)
                 firsts = dropped = 0
                 self._slow(line, key, now, pod_deployment, sender)
                 busy, first, first_value, claimed = self._claim(sender)
-            self._counted(sender, firsts, dropped, first, first_value, now, claimed)
+            if firsts or dropped or first is not None:
+                self._counted(sender, firsts, dropped, first, first_value, now, claimed)
 
     def _claim(
         self, sender: Hashable
@@ -267,14 +272,13 @@ class Pipeline:
     ) -> None:
         """Tell the pairing state what the hot loop paired since ``_claim`` (``claimed``: handed back as it
         is when the first form is still the one claimed)."""
-        if firsts or dropped or first is not None:
-            if first is None:
-                unpaired = None
-            elif claimed is not None and claimed[2] is first and claimed[1] == value:
-                unpaired = claimed
-            else:
-                unpaired = (TwinRole._make(first[3]), value, first)
-            self.twins.counted(sender, firsts, dropped, unpaired, now)
+        if first is None:
+            unpaired = None
+        elif claimed is not None and claimed[2] is first and claimed[1] == value:
+            unpaired = claimed
+        else:
+            unpaired = (TwinRole._make(first[3]), value, first)
+        self.twins.counted(sender, firsts, dropped, unpaired, now)
 
     def _cached_twin(self, role: TwinRole, resolution: Resolution | None, series) -> CachedTwin:
         """A twin line's part of its cache entry. The two forms of an event get opposite pair numbers (a

@@ -339,10 +339,17 @@ class Twins(Generic[P]):
         """What a caller paired by itself after ``claim(sender)``: ``first`` forms counted, ``dropped`` twins,
         and the last first form still ``unpaired`` (role, value, the caller's token), whose twin is now
         expected."""
-        self.decisions[FIRST] += first
-        self.decisions[PAIRED] += dropped
+        if first:
+            self.decisions[FIRST] += first
+        if dropped:
+            self.decisions[PAIRED] += dropped
         if unpaired is not None:
-            self._remember(sender, unpaired, now)
+            last = self._last
+            if last.added < last.limit and last.turn_at is not None:  # the common case, inline
+                last.added += 1
+                last.current[sender] = unpaired
+            else:
+                self._remember(sender, unpaired, now)
 
     def expect(self, sender: Hashable, role: TwinRole, value: float | None, now: float) -> Container[str]:
         """A caller's counted first form whose twin did not come next: expect the twin under its keys. Returns

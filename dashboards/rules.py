@@ -1,6 +1,6 @@
 """Prometheus recording and alerting rules for the fleet, as a rules file and as a PrometheusRule object.
 
-Every alert here has ``promtool test rules`` cases (tests/rules/airglow-rules.test.yml) that show it firing
+Every alert here has ``promtool test rules`` cases (tests/dashboards/rules/airglow-rules.test.yml) that show it firing
 when it should and staying silent when it should not.
 """
 

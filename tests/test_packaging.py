@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from conftest import ROOT, venv_with
+from support.common import ROOT, venv_with
 
 PARTS = ("bridge", "dashboards", "log_handlers")
 

@@ -11,11 +11,11 @@ import logging
 import os
 from typing import Any
 
-from airglow.log_handlers.airflow.connections import airflow_connection
+from airglow.log_handlers.airflow.connections import object_store_logs
 from airglow.log_handlers.airflow.settings import remote_task_handler_kwargs
 from airglow.log_handlers.airflow.structlog_files import file_of_logger
 from airglow.log_handlers.errors import LogHandlerError
-from airglow.log_handlers.objectstore.task_logs import LogStreams, ObjectStoreTaskLogs
+from airglow.log_handlers.objectstore.task_logs import LogStreams
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,8 @@ class AirglowRemoteLogIO:
         storage_options: dict[str, Any] | None = None,
         **shipping: Any,
     ) -> None:
-        self.logs = ObjectStoreTaskLogs.build(
-            base_log_folder,
-            remote_base,
-            delete_local_copy,
-            conn_id,
-            storage_options,
-            airflow_connection,
-            **shipping,
+        self.logs = object_store_logs(
+            base_log_folder, remote_base, delete_local_copy, conn_id, storage_options, shipping
         )
         self._tracked_logger: object = None
 

@@ -7,8 +7,7 @@ from typing import Any
 
 from airflow.utils.log.file_task_handler import FileTaskHandler
 
-from airglow.log_handlers.airflow.connections import airflow_connection
-from airglow.log_handlers.objectstore.task_logs import ObjectStoreTaskLogs
+from airglow.log_handlers.airflow.connections import object_store_logs
 
 
 class AirglowTaskHandler(FileTaskHandler):
@@ -25,14 +24,8 @@ class AirglowTaskHandler(FileTaskHandler):
         **file_handler_kwargs: Any,
     ) -> None:
         super().__init__(base_log_folder, **file_handler_kwargs)
-        self.logs = ObjectStoreTaskLogs.build(
-            base_log_folder,
-            remote_base,
-            delete_local_copy,
-            conn_id,
-            storage_options,
-            airflow_connection,
-            **(shipping or {}),
+        self.logs = object_store_logs(
+            base_log_folder, remote_base, delete_local_copy, conn_id, storage_options, shipping or {}
         )
         self._shipping_path: Path | None = None
         self._closed = False

@@ -1,0 +1,59 @@
+"""Fixtures of the dashboard tests (tests/dashboards): the whole chain a dashboard is checked against.
+``python3 -m pytest tests/dashboards -m "not server and not browser"`` runs what needs no process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from support.common import ROOT, free_port, require_binary, wait_until
+
+from airglow.dashboards.rules import rules_file
+
+
+@pytest.fixture
+def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
+    """The whole chain, running until the recording rules have seen the simulated pods."""
+    require_binary("prometheus")
+    bridge = bridge_factory("--airglow.series-limit-per-metric=300", tcp=False)
+    exposition_port = free_port()
+    simulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airglow.dashboards.simulate",
+            f"--statsd=127.0.0.1:{bridge.statsd_port}",
+            f"--listen=127.0.0.1:{exposition_port}",
+            "--deployments=3",
+            "--runaway-per-tick=20",
+            "--run-rate=0.4",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    rules = tmp_path / "airglow-rules.yml"
+    rules.write_text(yaml.safe_dump(rules_file(), sort_keys=False))
+    jobs = [("bridge", "/metrics", bridge.http_port)] + [
+        (name, f"/metrics/{name}", exposition_port)
+        for name in ("kube-state-metrics", "cadvisor", "pgbouncer")
+    ]
+    scrape = "".join(
+        f"  - job_name: {job}\n    metrics_path: {path}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+        for job, path, port in jobs
+    )
+    prometheus = prometheus_factory(f"rule_files: [{rules}]\nscrape_configs:\n{scrape}")
+    try:
+        wait_until(
+            lambda: prometheus.query("airglow:task_pod_start_latency_seconds:p95_30m"),
+            60,
+            0.5,
+            what="recording rules over simulated pods",
+        )
+        assert simulator.poll() is None, simulator.stderr.read().decode()
+        yield prometheus
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)

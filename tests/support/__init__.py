@@ -1,0 +1,1 @@
+"""What the tests share and are not tests themselves: servers they start, data they build, child scripts."""

@@ -1,0 +1,67 @@
+"""The real Prometheus (Debian package ``prometheus``) on loopback, scraping what a test names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from support.common import free_port, http_get, require_binary, wait_until
+
+
+@dataclass
+class PrometheusServer:
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def query(self, promql: str) -> list[dict]:
+        status, body, _ = http_get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        assert status == 200, body
+        return json.loads(body)["data"]["result"]
+
+    def wait_for_value(self, promql: str, expected: float, timeout: float = 30.0) -> list[dict]:
+        def matches():
+            result = self.query(promql)
+            return result if result and all(float(r["value"][1]) == expected for r in result) else None
+
+        return wait_until(matches, timeout, 0.25, what=f"{promql} == {expected} (now {self.query(promql)})")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_prometheus(directory: Path, scrape_config: str) -> PrometheusServer:
+    """Prometheus with its config and data under ``directory``, scraping every second."""
+    binary = require_binary("prometheus")
+    port = free_port()
+    directory.mkdir()
+    config = directory / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + scrape_config)
+    with open(directory / "prometheus.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    server = PrometheusServer(process, port)
+    try:
+        wait_until(lambda: http_get(server.url + "/-/ready")[0] == 200, 30, what="prometheus ready")
+    except AssertionError:
+        server.stop()
+        raise
+    return server
