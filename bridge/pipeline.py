@@ -12,7 +12,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Container, Hashable
-from typing import cast
+from typing import Any, cast
 
 from airglow.bridge.fleet import NO_IDENTITY, FleetIdentity
 from airglow.bridge.line import ParsedLine, ParserOptions, parse_line
@@ -51,6 +51,12 @@ TwinTarget = tuple[Resolution, list]
 CachedTwin = tuple[int | None, int | None, str, tuple[str, ...], Resolution | None, list | None]
 # A waiting bare twin's update (kind code, target, value, relative gauge, repeat), applied when it counts.
 Update = tuple[int, TwinTarget, float, bool, int]
+# What one more line of a cached shape does (the line cache's entry, keyed by the line minus its value): the
+# kind code (_COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY or _DROP), its series (None: dropped, or a twin's series
+# not made yet), the divisor and the scale of its value, the observations it stands for, its outcome's shared
+# hit counter (the self-metric increments one such line makes, see _outcome), and its twin part. A plain
+# tuple, not a NamedTuple: the hot loop unpacks it per line, and only an exact tuple unpacks at full speed.
+CachedLine = tuple[int, Any, float, float, int, list[int], CachedTwin | None]
 
 
 class Pipeline:
@@ -73,7 +79,7 @@ class Pipeline:
         self.stats = stats
         self.lock = threading.Lock()
         self.clock = clock
-        self._cache: dict[bytes, tuple] = {}
+        self._cache: dict[bytes, CachedLine] = {}
         self._cache_limit = line_cache_size
         self._cache_bytes = 0
         self._pair_numbers: dict[tuple[str, str], int] = {}  # see _cached_twin
@@ -205,7 +211,7 @@ class Pipeline:
                                         hits[0] += 1
                                         continue
                                 if series is None:  # its series is made when the line first counts
-                                    series = self._twin_series(key, entry, now)
+                                    series = self._twin_series(key, entry, twin, now)
                                     if series is None:
                                         hits[0] += 1
                                         continue
@@ -420,10 +426,11 @@ class Pipeline:
         self._pairs_forgotten += len(self._pair_numbers)
         self._pair_numbers = {}
 
-    def _twin_series(self, key: bytes, entry: tuple, now: float):
-        """A cached twin line counts for the first time: make its series and keep it in the line's entry."""
-        twin = entry[6]
-        series = self._series(twin[4], now)
+    def _twin_series(self, key: bytes, entry: CachedLine, twin: CachedTwin, now: float):
+        """A cached twin line counts for the first time: make its series and keep it in the line's entry (an
+        entry without its series keeps the resolution to make it from; with it, the entry needs it no more)."""
+        resolution = twin[4]
+        series = self._series(resolution, now) if resolution is not None else None
         if series is not None:
             self._cache[key] = (entry[0], series, *entry[2:6], (*twin[:4], None, None))
         return series
