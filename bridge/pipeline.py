@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Container, Hashable
 from typing import Any, cast
 
@@ -20,7 +19,6 @@ from airglow.bridge.mapping import Mapper
 from airglow.bridge.registry import (
     HISTOGRAM,
     SUMMARY,
-    SUMMARY_RESERVOIR,
     Registry,
     SeriesLimitExceeded,
     TypeConflict,
@@ -35,7 +33,6 @@ _EVENT_TYPE = {"counter": "counter", "gauge": "gauge", HISTOGRAM: "observer", SU
 _VALUE_START = frozenset(b"0123456789.+-")
 _VALUE_END = frozenset(b"0123456789.")
 _NAN = float("nan")
-_SUMMARY_INLINE_LIMIT = 2 * SUMMARY_RESERVOIR
 # Metric names shown as label values of the drop and conflict self-metrics: bounded under a name explosion.
 _NAMES_SHOWN = 1000
 # The line cache is emptied when its keys pass this many bytes (long lines cannot make it grow unbounded).
@@ -49,8 +46,8 @@ TwinTarget = tuple[Resolution, list]
 # A twin line's part of its cache entry: (pair number, its twin's pair number, family, role's fields,
 # resolution, cached series of a bare form); see Pipeline._cached_twin.
 CachedTwin = tuple[int | None, int | None, str, tuple[str, ...], Resolution | None, list | None]
-# A waiting bare twin's update (kind code, target, value, relative gauge, repeat), applied when it counts.
-Update = tuple[int, TwinTarget, float, bool, int]
+# A waiting bare twin's update (target, value, relative gauge, repeat), applied when it counts.
+Update = tuple[TwinTarget, float, bool, int]
 # What one more line of a cached shape does (the line cache's entry, keyed by the line minus its value): the
 # kind code (_COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY or _DROP), its series (None: dropped, or a twin's series
 # not made yet), the divisor and the scale of its value, the observations it stands for, its outcome's shared
@@ -196,7 +193,6 @@ class Pipeline:
                                     bare = pair is None
                                     update: Update | None = (
                                         (
-                                            code,
                                             cast(TwinTarget, twin[4:]),  # a bare form's entry keeps both
                                             value,
                                             code == _GAUGE and text[0] in b"+-",
@@ -215,33 +211,8 @@ class Pipeline:
                                     if series is None:
                                         hits[0] += 1
                                         continue
-                            if code == _COUNTER:
-                                series.value += value
-                            elif code == _GAUGE:
-                                if text[0] in b"+-":
-                                    series.value += value
-                                else:
-                                    series.value = value
-                            elif code == _HISTOGRAM:
-                                if repeat == 1:
-                                    series.buckets[bisect_left(series.bounds, value)] += 1
-                                    series.sum += value
-                                    series.count += 1
-                                else:
-                                    series.observe(value, now, repeat)
-                            elif code == _SUMMARY:
-                                if (
-                                    repeat == 1
-                                    and now < series.slot_end
-                                    and len(series.current) < _SUMMARY_INLINE_LIMIT
-                                ):
-                                    series.current.append(value)
-                                    series.sum += value
-                                    series.count += 1
-                                else:
-                                    series.observe(value, now, repeat)
-                            if series is not None:
-                                series.last_seen = now
+                            if series is not None:  # None: a dropped line
+                                series.update(value, code == _GAUGE and text[0] in b"+-", repeat, now)
                             hits[0] += 1
                             continue
                         key = None  # a cached line with an unusual value: the full path, not cached again
@@ -367,8 +338,7 @@ class Pipeline:
         series = self._series(resolution, now)
         if series is None:
             return None
-        code = _KIND_CODES[resolution.kind]
-        _update_series(code, series, resolution.value, resolution.relative, repeat, now)
+        series.update(resolution.value, resolution.relative, repeat, now)
         stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat)
         return resolution, series
 
@@ -407,9 +377,7 @@ class Pipeline:
         counts too), not for timers; a bare twin that waits is applied by ``_apply_twin`` when it counts."""
         code = _KIND_CODES[resolution.kind]
         value = resolution.value
-        update = (
-            (code, (resolution, [None, -1]), value, resolution.relative, 1) if role.form is BARE else None
-        )
+        update = ((resolution, [None, -1]), value, resolution.relative, 1) if role.form is BARE else None
         return self.twins.offer(sender, role, value if code <= _GAUGE else None, update, now)
 
     def _pair_number(self, text: str, family: str) -> int:
@@ -437,14 +405,14 @@ class Pipeline:
 
     def _apply_twin(self, update: Update, now: float) -> None:
         """A waiting bare twin counts (bridge.twins calls this when its window ends)."""
-        code, (resolution, cached), value, relative, repeat = update
+        (resolution, cached), value, relative, repeat = update
         series, epoch = cached
         if epoch != self._epoch or series is None:
             series = self._series(resolution, now)
             cached[0], cached[1] = series, self._epoch
             if series is None:
                 return
-        _update_series(code, series, value, relative, repeat, now)
+        series.update(value, relative, repeat, now)
 
     def _forget_lines(self) -> None:
         self._cache = {}
@@ -502,17 +470,6 @@ class Pipeline:
                 ("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat)
             )
         return tuple(increments)
-
-
-def _update_series(code: int, series, value: float, relative: bool, repeat: int, now: float) -> None:
-    """The slow path's and the twins' update (the fast path inlines the same rules)."""
-    if code == _COUNTER:
-        series.value += value
-    elif code == _GAUGE:
-        series.value = series.value + value if relative else value
-    else:
-        series.observe(value, now, repeat)
-    series.last_seen = now
 
 
 class ShownNames:

@@ -1,7 +1,8 @@
 """Series state for mapped metrics: counters, gauges, histograms, summaries; TTL; type conflicts.
 
-The hot path updates series objects directly (``series.value += v``); everything that needs the
-family (creation, conflicts, expiry, collection) goes through the Registry under the bridge's lock.
+Each kind states how a sample changes it once, in its ``update`` (the hot path calls it for every cached
+line); everything that needs the family (creation, conflicts, expiry, collection) goes through the Registry
+under the bridge's lock.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class Series:
         self.ttl = ttl
         self.last_seen = now
 
+    def update(self, value: float, relative: bool, repeat: int, now: float) -> None:
+        """One sample of ``value`` standing for ``repeat`` observations (``relative``: a gauge's +/- form)."""
+        raise NotImplementedError
+
     def buckets_held(self) -> int:
         """Histogram buckets the series keeps (part of its memory cost)."""
         return 0
@@ -71,6 +76,22 @@ class ValueSeries(Series):
         return [Sample("", self.label_text, None, self.value)]
 
 
+class CounterSeries(ValueSeries):
+    __slots__ = ()
+
+    def update(self, value: float, relative: bool, repeat: int, now: float) -> None:
+        self.value += value  # a sampled counter's value is already scaled by its rate
+        self.last_seen = now
+
+
+class GaugeSeries(ValueSeries):
+    __slots__ = ()
+
+    def update(self, value: float, relative: bool, repeat: int, now: float) -> None:
+        self.value = self.value + value if relative else value
+        self.last_seen = now
+
+
 class HistogramSeries(Series):
     __slots__ = ("bounds", "buckets", "count", "sum")
 
@@ -81,12 +102,13 @@ class HistogramSeries(Series):
         self.sum = 0.0
         self.count = 0
 
-    def observe(self, value: float, now: float, repeat: int = 1) -> None:
+    def update(self, value: float, relative: bool, repeat: int, now: float) -> None:
         """``repeat`` observations of ``value``: one by one up to EXACT_REPEAT (statsd_exporter's exact
         sums), as one weighted observation beyond, so a low sample rate costs no more than a high one."""
         self.buckets[bisect_left(self.bounds, value)] += repeat
-        self.sum = add_repeated(self.sum, value, repeat)
+        self.sum = add_repeated(self.sum, value, repeat) if repeat != 1 else self.sum + value
         self.count += repeat
+        self.last_seen = now
 
     def buckets_held(self) -> int:
         return len(self.bounds)
@@ -121,16 +143,20 @@ class SummarySeries(Series):
         self.sum = 0.0
         self.count = 0
 
-    def observe(self, value: float, now: float, repeat: int = 1) -> None:
+    def update(self, value: float, relative: bool, repeat: int, now: float) -> None:
         """``repeat`` observations: all count; the window keeps at most a reservoir's worth of copies."""
         if now >= self.slot_end:
             self.rotate(now)
         current = self.current
-        current.extend([value] * min(repeat, SUMMARY_RESERVOIR))
+        if repeat == 1:
+            current.append(value)
+        else:
+            current.extend([value] * min(repeat, SUMMARY_RESERVOIR))
         if len(current) > 2 * SUMMARY_RESERVOIR:
             self.compact()
-        self.sum = add_repeated(self.sum, value, repeat)
+        self.sum = add_repeated(self.sum, value, repeat) if repeat != 1 else self.sum + value
         self.count += repeat
+        self.last_seen = now
 
     def compact(self) -> None:
         """Batch reservoir sampling: each observation of the slot is kept with equal probability."""
@@ -385,7 +411,7 @@ def _new_series(kind: str, key: tuple, ttl: float, now: float, options) -> Serie
         return HistogramSeries(key, ttl, now, options)
     if kind == SUMMARY:
         return SummarySeries(key, ttl, now, options)
-    return ValueSeries(key, ttl, now)
+    return CounterSeries(key, ttl, now) if kind == COUNTER else GaugeSeries(key, ttl, now)
 
 
 def _snapshot(family: Family, keys: list[tuple], now: float) -> FamilySnapshot:
