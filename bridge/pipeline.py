@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Container, Hashable
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from airglow.bridge.fleet import NO_IDENTITY, FleetIdentity
 from airglow.bridge.line import ParsedLine, ParserOptions, parse_line
@@ -48,6 +48,8 @@ TwinTarget = tuple[Resolution, list]
 CachedTwin = tuple[int | None, int | None, str, tuple[str, ...], Resolution | None, list | None]
 # A waiting bare twin's update (target, value, relative gauge, repeat), applied when it counts.
 Update = tuple[TwinTarget, float, bool, int]
+# One self-metric increment: (name, labels, amount).
+Increment = tuple[str, tuple[tuple[str, str], ...], int]
 # What one more line of a cached shape does (the line cache's entry, keyed by the line minus its value): the
 # kind code (_COUNTER, _GAUGE, _HISTOGRAM, _SUMMARY or _DROP), its series (None: dropped, or a twin's series
 # not made yet), the divisor and the scale of its value, the observations it stands for, its outcome's shared
@@ -276,71 +278,42 @@ class Pipeline:
         self, line: bytes, key: bytes | None, now: float, pod_deployment: str | None, sender: Hashable
     ) -> None:
         parsed = parse_line(line, self.options)
-        self._count_parse(parsed)
         applied = [self._apply(event, now, pod_deployment, sender) for event in parsed.events]
-        if key is None or parsed.errors or parsed.multi_sample or not applied:
-            return
-        if len(applied) > 1 or applied[0] is None:
-            return
-        resolution, series = applied[0]
-        self._remember(key, parsed, resolution, series, parsed.events[0].repeat)
-
-    def _count_parse(self, parsed: ParsedLine) -> None:
         stats = self.stats
-        for reason in parsed.errors:
-            stats.inc("statsd_exporter_sample_errors_total", (("reason", reason),))
-        if parsed.samples:
-            stats.inc("statsd_exporter_samples_total", (), parsed.samples)
-        if parsed.tags:
-            stats.inc("statsd_exporter_tags_total", (), parsed.tags)
-        if parsed.tag_errors:
-            stats.inc("statsd_exporter_tag_errors_total", (), parsed.tag_errors)
+        for name, labels, amount in line_increments(parsed, applied, self.mapper.caching):
+            stats.inc(name, labels, amount)
+        if key is None or parsed.errors or parsed.multi_sample or len(applied) != 1:
+            return
+        resolution, series, repeat, _, fate = applied[0]
+        if fate in (DROPPED, COUNTED):
+            self._remember(key, parsed, resolution, series, repeat)
 
-    def _apply(
-        self, event, now: float, pod_deployment: str | None, sender: Hashable
-    ) -> tuple[Resolution, object] | None:
-        """Apply one event to the registry; returns what a cache entry needs, None if it failed."""
-        stats = self.stats
+    def _apply(self, event, now: float, pod_deployment: str | None, sender: Hashable) -> Applied:
+        """Apply one event to the registry; what it did is counted by the caller (``line_increments``)."""
         mapper = self.mapper
         repeat = event.repeat  # statsd_exporter counts each observation a sampled timer stands for
-        if mapper.caching:
-            stats.inc("statsd_metric_mapper_cache_gets_total", (), repeat)
         hits_before = mapper.cache_hits
         identified = self.identity.apply(event, pod_deployment)
         if not self._warned_unknown_deployment and self.identity.fell_back(event, identified):
             self._warned_unknown_deployment = True
             self.identity.warn_fallback()
         resolution = resolve(identified, mapper)
-        if mapper.cache_hits != hits_before:
-            stats.inc("statsd_metric_mapper_cache_hits_total", (), repeat)
+        cache_hit = mapper.cache_hits != hits_before
         if resolution.action == DROP:
-            stats.inc("statsd_exporter_events_actions_total", (("action", DROP),), repeat)
-            return resolution, None
+            return Applied(resolution, None, repeat, cache_hit, DROPPED)
         if resolution.error is not None:
-            errors = (
-                "statsd_exporter_events_error_total"
-                if resolution.error in EVENT_ERRORS
-                else "statsd_exporter_sample_errors_total"
-            )
-            stats.inc(errors, (("reason", resolution.error),))
-            return None
-        if resolution.action == MAP:
-            stats.inc("statsd_exporter_events_actions_total", (("action", MAP),), repeat)
-        else:
-            stats.inc("statsd_exporter_events_unmapped_total", (), repeat)
+            return Applied(resolution, None, repeat, cache_hit, FAILED)
         if resolution.twin is not None and not self.registry.labels_fit(resolution.labels.items()):
             self._count_dropped("label_bytes", resolution.name)  # before pairing: it never holds such labels
-            return None
+            return Applied(resolution, None, repeat, cache_hit, REFUSED)
         if resolution.twin is not None and not self._offer_twin(resolution, resolution.twin, sender, now):
             # Dropped as a twin, or a bare event waiting: no series now (bridge.twins decides).
-            stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat)
-            return resolution, None
+            return Applied(resolution, None, repeat, cache_hit, COUNTED)
         series = self._series(resolution, now)
         if series is None:
-            return None
+            return Applied(resolution, None, repeat, cache_hit, REFUSED)
         series.update(resolution.value, resolution.relative, repeat, now)
-        stats.inc("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat)
-        return resolution, series
+        return Applied(resolution, series, repeat, cache_hit, COUNTED)
 
     def _series(self, resolution: Resolution, now: float):
         """The resolution's series, or None when a type conflict or a series limit refuses it (counted)."""
@@ -443,33 +416,69 @@ class Pipeline:
         shape = (parsed.tags, parsed.tag_errors, resolution.action, resolution.kind, repeat)
         hits = self._outcomes.get(shape)
         if hits is None and len(self._outcomes) < MAX_OUTCOMES:
-            hits = self._outcomes[shape] = self.stats.outcome(self._increments(parsed, resolution, repeat))
+            increments = line_increments(
+                parsed, [Applied(resolution, None, repeat, True, _fate(resolution))], self.mapper.caching
+            )
+            hits = self._outcomes[shape] = self.stats.outcome(increments)
         return hits
 
-    def _increments(self, parsed: ParsedLine, resolution: Resolution, repeat: int) -> tuple:
-        increments: list[tuple[str, tuple[tuple[str, str], ...], int]] = [
-            ("statsd_exporter_samples_total", (), 1)
-        ]
-        if parsed.tags:
-            increments.append(("statsd_exporter_tags_total", (), parsed.tags))
-        if parsed.tag_errors:
-            increments.append(("statsd_exporter_tag_errors_total", (), parsed.tag_errors))
-        if self.mapper.caching:
-            increments += [
-                ("statsd_metric_mapper_cache_gets_total", (), repeat),
-                ("statsd_metric_mapper_cache_hits_total", (), repeat),
-            ]
-        if resolution.action == DROP:
-            increments.append(("statsd_exporter_events_actions_total", (("action", DROP),), repeat))
-        else:
-            if resolution.action == MAP:
-                increments.append(("statsd_exporter_events_actions_total", (("action", MAP),), repeat))
-            else:
-                increments.append(("statsd_exporter_events_unmapped_total", (), repeat))
-            increments.append(
-                ("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat)
+
+# How an event on the full path ended, for the counters it increments (line_increments).
+DROPPED, FAILED, REFUSED, COUNTED = "dropped", "failed", "refused", "counted"
+
+
+class Applied(NamedTuple):
+    """What one event did: its resolution, its series when it has one, the observations it stands for,
+    whether the mapper's cache answered, and how it ended (DROPPED by a rule, FAILED with the resolution's
+    error, REFUSED by a conflict or a limit, or COUNTED)."""
+
+    resolution: Resolution
+    series: Any
+    repeat: int
+    cache_hit: bool
+    fate: str
+
+
+def _fate(resolution: Resolution) -> str:
+    return DROPPED if resolution.action == DROP else COUNTED
+
+
+def line_increments(parsed: ParsedLine, applied: list[Applied], caching: bool) -> tuple[Increment, ...]:
+    """The self-metric increments of one line: the one statement of what a line counts, for the full path
+    (counted at once) and for a cached line (through its outcome's shared counter, as one more such line)."""
+    out: list[Increment] = [
+        ("statsd_exporter_sample_errors_total", (("reason", reason),), 1) for reason in parsed.errors
+    ]
+    if parsed.samples:
+        out.append(("statsd_exporter_samples_total", (), parsed.samples))
+    if parsed.tags:
+        out.append(("statsd_exporter_tags_total", (), parsed.tags))
+    if parsed.tag_errors:
+        out.append(("statsd_exporter_tag_errors_total", (), parsed.tag_errors))
+    for resolution, _, repeat, cache_hit, fate in applied:
+        if caching:
+            out.append(("statsd_metric_mapper_cache_gets_total", (), repeat))
+            if cache_hit:
+                out.append(("statsd_metric_mapper_cache_hits_total", (), repeat))
+        if fate == DROPPED:
+            out.append(("statsd_exporter_events_actions_total", (("action", DROP),), repeat))
+            continue
+        if fate == FAILED:
+            error = resolution.error
+            errors = (
+                "statsd_exporter_events_error_total"
+                if error in EVENT_ERRORS
+                else "statsd_exporter_sample_errors_total"
             )
-        return tuple(increments)
+            out.append((errors, (("reason", str(error)),), 1))
+            continue
+        if resolution.action == MAP:
+            out.append(("statsd_exporter_events_actions_total", (("action", MAP),), repeat))
+        else:
+            out.append(("statsd_exporter_events_unmapped_total", (), repeat))
+        if fate == COUNTED:
+            out.append(("statsd_exporter_events_total", (("type", _EVENT_TYPE[resolution.kind]),), repeat))
+    return tuple(out)
 
 
 class ShownNames:
