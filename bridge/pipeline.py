@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Container, Hashable
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from airglow.bridge.fleet import NO_IDENTITY, FleetIdentity
 from airglow.bridge.line import ParsedLine, ParserOptions, parse_line
@@ -279,9 +279,7 @@ class Pipeline:
     ) -> None:
         parsed = parse_line(line, self.options)
         applied = [self._apply(event, now, pod_deployment, sender) for event in parsed.events]
-        stats = self.stats
-        for name, labels, amount in line_increments(parsed, applied, self.mapper.caching):
-            stats.inc(name, labels, amount)
+        self.stats.add_all(line_increments(parsed, applied, self.mapper.caching))
         if key is None or parsed.errors or parsed.multi_sample or len(applied) != 1:
             return
         resolution, series, repeat, _, fate = applied[0]
@@ -300,20 +298,20 @@ class Pipeline:
         resolution = resolve(identified, mapper)
         cache_hit = mapper.cache_hits != hits_before
         if resolution.action == DROP:
-            return Applied(resolution, None, repeat, cache_hit, DROPPED)
+            return (resolution, None, repeat, cache_hit, DROPPED)
         if resolution.error is not None:
-            return Applied(resolution, None, repeat, cache_hit, FAILED)
+            return (resolution, None, repeat, cache_hit, FAILED)
         if resolution.twin is not None and not self.registry.labels_fit(resolution.labels.items()):
             self._count_dropped("label_bytes", resolution.name)  # before pairing: it never holds such labels
-            return Applied(resolution, None, repeat, cache_hit, REFUSED)
+            return (resolution, None, repeat, cache_hit, REFUSED)
         if resolution.twin is not None and not self._offer_twin(resolution, resolution.twin, sender, now):
             # Dropped as a twin, or a bare event waiting: no series now (bridge.twins decides).
-            return Applied(resolution, None, repeat, cache_hit, COUNTED)
+            return (resolution, None, repeat, cache_hit, COUNTED)
         series = self._series(resolution, now)
         if series is None:
-            return Applied(resolution, None, repeat, cache_hit, REFUSED)
+            return (resolution, None, repeat, cache_hit, REFUSED)
         series.update(resolution.value, resolution.relative, repeat, now)
-        return Applied(resolution, series, repeat, cache_hit, COUNTED)
+        return (resolution, series, repeat, cache_hit, COUNTED)
 
     def _series(self, resolution: Resolution, now: float):
         """The resolution's series, or None when a type conflict or a series limit refuses it (counted)."""
@@ -417,7 +415,7 @@ class Pipeline:
         hits = self._outcomes.get(shape)
         if hits is None and len(self._outcomes) < MAX_OUTCOMES:
             increments = line_increments(
-                parsed, [Applied(resolution, None, repeat, True, _fate(resolution))], self.mapper.caching
+                parsed, [(resolution, None, repeat, True, _fate(resolution))], self.mapper.caching
             )
             hits = self._outcomes[shape] = self.stats.outcome(increments)
         return hits
@@ -427,16 +425,10 @@ class Pipeline:
 DROPPED, FAILED, REFUSED, COUNTED = "dropped", "failed", "refused", "counted"
 
 
-class Applied(NamedTuple):
-    """What one event did: its resolution, its series when it has one, the observations it stands for,
-    whether the mapper's cache answered, and how it ended (DROPPED by a rule, FAILED with the resolution's
-    error, REFUSED by a conflict or a limit, or COUNTED)."""
-
-    resolution: Resolution
-    series: Any
-    repeat: int
-    cache_hit: bool
-    fate: str
+# What one event did: (resolution, its series when it has one, the observations it stands for, whether the
+# mapper's cache answered, how it ended: DROPPED by a rule, FAILED with the resolution's error, REFUSED by a
+# conflict or a limit, or COUNTED). A plain tuple: the full path makes one per event.
+Applied = tuple[Resolution, Any, int, bool, str]
 
 
 def _fate(resolution: Resolution) -> str:

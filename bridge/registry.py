@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import chain
@@ -41,7 +42,7 @@ def add_repeated(total: float, value: float, repeat: int) -> float:
     return total
 
 
-class Series:
+class Series(ABC):
     __slots__ = ("key", "label_text", "last_seen", "ttl")
 
     def __init__(self, key: tuple[tuple[str, str], ...], ttl: float, now: float) -> None:
@@ -50,17 +51,17 @@ class Series:
         self.ttl = ttl
         self.last_seen = now
 
+    @abstractmethod
     def update(self, value: float, relative: bool, repeat: int, now: float) -> None:
         """One sample of ``value`` standing for ``repeat`` observations (``relative``: a gauge's +/- form)."""
-        raise NotImplementedError
 
     def buckets_held(self) -> int:
         """Histogram buckets the series keeps (part of its memory cost)."""
         return 0
 
+    @abstractmethod
     def samples(self, now: float) -> list[Sample]:
         """The series' exposition lines."""
-        raise NotImplementedError
 
 
 class ValueSeries(Series):

@@ -174,6 +174,11 @@ class SelfMetrics:
     def inc(self, name: str, labels: Labels = (), amount: float = 1) -> None:
         self.values[(name, labels)] += amount
 
+    def add_all(self, increments: tuple[tuple[str, Labels, int], ...]) -> None:
+        values = self.values
+        for name, labels, amount in increments:
+            values[(name, labels)] += amount
+
     def outcome(self, increments: tuple[tuple[str, Labels, int], ...]) -> list[int]:
         """A shared hit counter for lines that always make the same increments (the fast path)."""
         counter = self._outcomes.get(increments)
