@@ -64,7 +64,8 @@ class Bridge:
         )
         self._listeners: list = []
         self._relay: Relay | None = None
-        self._pods: PodDirectory | None = None
+        # Made here, not at start: missing credentials are a configuration error, reported before binding.
+        self._pods = PodDirectory(settings.pod_lookup) if settings.pod_lookup is not None else None
         self._http: HttpServer | None = None
         self._ready = False
         self.stopped = threading.Event()
@@ -83,8 +84,7 @@ class Bridge:
             HttpLimits(max_connections=settings.web_max_connections),
         )
         self._http.start()
-        if self.settings.pod_lookup is not None:
-            self._pods = PodDirectory(self.settings.pod_lookup)
+        if self._pods is not None:
             self._pods.start()
         if self.settings.relay_address:
             self._relay = Relay(self.settings.relay_address, self.settings.relay_packet_length)

@@ -7,9 +7,11 @@ import logging
 import sys
 
 from airglow.bridge.app import Bridge
+from airglow.bridge.commandline import ExitCode, fail
 from airglow.bridge.errors import ConfigError, ListenError
 from airglow.bridge.logs import configure
 from airglow.bridge.mapping.loader import load_mapping
+from airglow.bridge.pods import kubernetes_api
 from airglow.bridge.settings import build_parser, settings_from_args
 
 log = logging.getLogger("bridge")
@@ -28,12 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
     except ConfigError as exc:
-        print(f"airglow-bridge: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("airglow-bridge", f"error: {exc}", ExitCode.USAGE)
     configure(settings.log_level, settings.log_format)
     try:
         if settings.check_config:
             config = load_mapping(settings.mapping_config, settings.preset)
+            if settings.pod_lookup is not None:
+                kubernetes_api(settings.pod_lookup)
             log.info(
                 "Configuration check successful (%d mappings in %s), exiting",
                 len(config.rules),
@@ -43,13 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         bridge = Bridge(settings)
     except ConfigError as exc:
         log.error("error loading config: %s", exc)
-        return 1
+        return ExitCode.USAGE
     try:
         bridge.start()
     except ListenError as exc:
         log.error("failed to start: %s", exc)
         bridge.stop()
-        return 1
+        return ExitCode.UNAVAILABLE
     bridge.install_signal_handlers()
     _settle_garbage_collection()
     while not bridge.stopped.wait(0.5):

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable
 from importlib import resources
 
+from airglow.bridge.commandline import ExitCode, fail
 from airglow.bridge.errors import ConfigError
 from airglow.bridge.line import parse_line
 from airglow.bridge.mapping import Mapper
@@ -165,8 +166,7 @@ def main(argv: list[str]) -> int:
             settings.drop_unmapped,
         )
     except ConfigError as exc:
-        print(f"airglow-bridge explain: error: {exc}", file=sys.stderr)
-        return 1
+        return fail("airglow-bridge explain", f"error: {exc}", ExitCode.USAGE)
     registry = Registry()
     twins = TwinExplainer()
     for line in _lines(args.lines):

@@ -12,6 +12,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from airglow.bridge.errors import ConfigError
+
 log = logging.getLogger("bridge.pods")
 
 _WATCH_SECONDS = 300
@@ -25,17 +27,38 @@ class PodLookupSettings:
     kubeconfig: str = ""
 
 
-class PodDirectory:
-    """Pod IP -> deployment, kept current by list-then-watch; lookups never touch the network."""
-
-    def __init__(self, settings: PodLookupSettings) -> None:
+def kubernetes_api(settings: PodLookupSettings):
+    """The Kubernetes client for the lookup, with its credentials loaded (no request yet); a ConfigError
+    names the fix when the package or the credentials are missing."""
+    try:
         from kubernetes import client, config
-
+    except ImportError as exc:
+        raise ConfigError(
+            "--airglow.pod-lookup",
+            0,
+            f"needs the kubernetes package: pip install 'airglow[kubernetes]' ({exc})",
+        ) from None
+    try:
         if settings.kubeconfig:
             config.load_kube_config(settings.kubeconfig)
         else:
             config.load_incluster_config()
-        self._api = client.CoreV1Api()
+    except (config.ConfigException, OSError, ValueError) as exc:
+        where = f"--airglow.kubeconfig={settings.kubeconfig}" if settings.kubeconfig else "in-cluster"
+        raise ConfigError(
+            "--airglow.pod-lookup",
+            0,
+            f"no Kubernetes credentials ({where}: {exc}); run the bridge in a pod with a service account, "
+            "or give --airglow.kubeconfig",
+        ) from None
+    return client.CoreV1Api()
+
+
+class PodDirectory:
+    """Pod IP -> deployment, kept current by list-then-watch; lookups never touch the network."""
+
+    def __init__(self, settings: PodLookupSettings) -> None:
+        self._api = kubernetes_api(settings)
         self._settings = settings
         self._by_ip: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()

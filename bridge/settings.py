@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from airglow.bridge import __version__
 from airglow.bridge.address import Address, parse_address
+from airglow.bridge.commandline import CommandParser
 from airglow.bridge.errors import ConfigError
 from airglow.bridge.fleet import UNKNOWN_DEPLOYMENT, FleetIdentity
 from airglow.bridge.line import ParserOptions
@@ -84,9 +85,7 @@ def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_te
 
 
 def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description="statsd → Prometheus bridge (statsd_exporter compatible)."
-    )
+    parser = CommandParser(prog=prog, description="statsd → Prometheus bridge (statsd_exporter compatible).")
     add = parser.add_argument
     add(
         "--web.listen-address",

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from airglow.bridge.commandline import CommandParser, ExitCode, fail
 from airglow.dashboards.collection import dashboards
 from airglow.dashboards.outputs import OutputOptions, write
 from airglow.dashboards.preview import PreviewError, preview
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="airglow-dashboards", description=__doc__)
+    p = CommandParser(prog="airglow-dashboards", description=__doc__)
     commands = p.add_subparsers(dest="command", required=True)
     generate = commands.add_parser(
         "generate", help="write dashboard JSON, provisioning, rules and ConfigMaps"
@@ -28,7 +28,9 @@ def parser() -> argparse.ArgumentParser:
         help="where Grafana reads the JSON (file provisioning)",
     )
     draw = commands.add_parser("preview", help="draw each dashboard to a PNG from the data in a Prometheus")
-    draw.add_argument("--prometheus", required=True, help="Prometheus base URL, e.g. http://127.0.0.1:9090")
+    draw.add_argument(
+        "--prometheus", type=http_url, required=True, help="Prometheus base URL, e.g. http://127.0.0.1:9090"
+    )
     draw.add_argument(
         "--out", type=Path, default=Path("preview"), help="directory for the PNGs (default preview/)"
     )
@@ -39,18 +41,26 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def http_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected a URL starting with http:// or https://, got {text!r}")
+    return text.rstrip("/")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "generate":
-        options = OutputOptions(args.namespace, args.folder, args.dashboards_path)
-        for path in write(args.out, options):
-            print(path)
-        return 0
+    prog = f"airglow-dashboards {args.command}"
     try:
-        pictures = preview(dashboards(), args.prometheus, args.out, args.deployment, args.window)
+        if args.command == "generate":
+            written = write(args.out, OutputOptions(args.namespace, args.folder, args.dashboards_path))
+        else:
+            written = preview(dashboards(), args.prometheus, args.out, args.deployment, args.window)
     except PreviewError as error:
-        print(f"airglow-dashboards preview: {error}", file=sys.stderr)
-        return 1
-    for path in pictures:
+        return fail(prog, str(error), error.code)
+    except OSError as error:
+        return fail(
+            prog, f"cannot write {error.filename or args.out}: {error.strerror or error}", ExitCode.USAGE
+        )
+    for path in written:
         print(path)
-    return 0
+    return ExitCode.OK

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from airglow.bridge.commandline import ExitCode
 from airglow.dashboards.drawing import DrawnPanel, Series, legend, page
 from airglow.dashboards.queries import rows
 from airglow.dashboards.variables import DAGS, DEPLOYMENTS, substitute
@@ -26,7 +27,12 @@ POINTS = 120
 
 
 class PreviewError(Exception):
-    """Prometheus cannot be queried, or no browser is available to take the picture."""
+    """Prometheus cannot be queried, or no browser is available to take the picture; ``code`` is the exit
+    code the command reports it with."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.UNAVAILABLE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Prometheus:
@@ -128,7 +134,9 @@ def chromium() -> str:
     for name in CHROMIUM_NAMES:
         if path := shutil.which(name):
             return path
-    raise PreviewError("no headless browser found: install chromium (apt-get install -y chromium)")
+    raise PreviewError(
+        "no headless browser found: install chromium (apt-get install -y chromium)", ExitCode.USAGE
+    )
 
 
 def screenshot(document: str, width: int, height: int, png: Path) -> None:
@@ -178,7 +186,8 @@ def preview(
     selection = selection_for(prometheus, deployment)
     if not selection["deployment"]:
         raise PreviewError(
-            f"{prometheus_url} has no airflow_scheduler_heartbeat_total: no deployment to show"
+            f"{prometheus_url} has no airflow_scheduler_heartbeat_total: no deployment to show",
+            ExitCode.NOT_FOUND,
         )
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airglow.bridge.commandline import ExitCode
 from airglow.log_handlers.redact import redact
 
 
@@ -34,3 +35,9 @@ class StoreError(LogHandlerError):
         super().__init__(f"{operation} {location} failed: {type(cause).__name__}: {redact(str(cause))}")
         self.operation = operation
         self.location = location
+
+
+def exit_code(error: LogHandlerError) -> ExitCode:
+    """How the log commands report an error (docs/cli.md): a setting or a path is the user's to fix (2);
+    anything else is the store or the cluster failing (3)."""
+    return ExitCode.USAGE if isinstance(error, (LogConfigError, UnsafeLogPath)) else ExitCode.UNAVAILABLE

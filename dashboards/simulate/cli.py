@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 
+from airglow.bridge.commandline import CommandParser, ExitCode, fail
 from airglow.dashboards.simulate.expositions import EXPOSITIONS
 from airglow.dashboards.simulate.model import Fleet, FleetShape
 from airglow.dashboards.simulate.server import serve
@@ -34,7 +34,7 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="airglow-simulate", description=__doc__)
+    p = CommandParser(prog="airglow-simulate", description=__doc__)
     p.add_argument("--statsd", type=address, default=("127.0.0.1", 9125), help="bridge statsd UDP HOST:PORT")
     p.add_argument(
         "--listen",
@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = serve(fleet, lock, *args.listen)
     except OSError as error:
-        print(
-            f"airglow-simulate: cannot listen on {args.listen[0]}:{args.listen[1]}: {error}", file=sys.stderr
+        where = f"{args.listen[0]}:{args.listen[1]}"
+        return fail(
+            "airglow-simulate", f"cannot listen on {where} (--listen): {error.strerror}", ExitCode.UNAVAILABLE
         )
-        return 2
     statsd_host, statsd_port = args.statsd
     sender = StatsdSender(statsd_host, statsd_port, [deployment.name for deployment in fleet.deployments])
     misbehaving = MisbehavingSender(statsd_host, statsd_port, args.runaway_per_tick)

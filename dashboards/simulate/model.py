@@ -17,6 +17,14 @@ from dataclasses import dataclass, field
 
 POOLS = ("default_pool", "etl")
 CORE_CONTAINERS = ("scheduler", "api-server", "triggerer", "dag-processor")
+# What goes wrong in the troubled deployment (see Fleet.new_deployment and the troubled branches of Fleet).
+TROUBLES = (
+    "DAG import errors",
+    "a crash-looping triggerer",
+    "OOM-killed and image-pull-failing task pods",
+    "a starving pool",
+    "a quarter of its DAG runs failing",
+)
 TERMINATED_LINGER_TICKS = 5
 
 

@@ -9,15 +9,16 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from airglow.bridge.commandline import CommandParser, ExitCode, fail
 from airglow.log_handlers.elasticsearch.client import es_client
 from airglow.log_handlers.elasticsearch.index_template import TEMPLATE_NAME, install
 from airglow.log_handlers.elasticsearch.settings import DEFAULT_TARGET, EsLogSettings
-from airglow.log_handlers.errors import LogHandlerError
+from airglow.log_handlers.errors import LogHandlerError, exit_code
 from airglow.log_handlers.try_identity import TryIdentity, render_log_id
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="airglow-es-logs", description=__doc__)
+    parser = CommandParser(prog="airglow-es-logs", description=__doc__)
     parser.add_argument(
         "--hosts",
         default=os.environ.get("AIRFLOW__ELASTICSEARCH__HOST", "http://localhost:9200"),
@@ -60,8 +61,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             return 0
         return _read(parser, args, settings, out)
     except LogHandlerError as err:
-        print(f"airglow-es-logs: {err}", file=sys.stderr)
-        return 1
+        return fail("airglow-es-logs", str(err), exit_code(err))
 
 
 def _read(
@@ -76,7 +76,15 @@ def _read(
         identity = TryIdentity(args.dag_id, args.task_id, args.run_id, args.try_number, args.map_index)
         log_id = render_log_id(settings.log_id_template, identity)
     reader = EsLogReader(settings, es_client(settings))
+    found = False
     for line in reader.lines(log_id):
+        found = True
         if not reader.is_end(line):
             out.write(line.message + "\n")
-    return 0
+    if not found:
+        return fail(
+            "airglow-es-logs",
+            f"no log with log_id {log_id!r} in {','.join(settings.index_patterns)}",
+            ExitCode.NOT_FOUND,
+        )
+    return ExitCode.OK

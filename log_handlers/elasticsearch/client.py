@@ -16,9 +16,17 @@ log = logging.getLogger(__name__)
 class EsError(LogHandlerError):
     """Elasticsearch refused or failed a request; the message names the operation, never credentials."""
 
+    summary = "Elasticsearch {operation} failed"
+
     def __init__(self, operation: str, cause: BaseException) -> None:
-        super().__init__(f"Elasticsearch {operation} failed: {_describe(cause)}")
+        super().__init__(f"{self.summary.format(operation=operation)}: {_describe(cause)}")
         self.operation = operation
+
+
+class EsUnreachable(EsError):
+    """No Elasticsearch host answered (refused, timed out, DNS): the cluster, not the request, is at fault."""
+
+    summary = "cannot reach Elasticsearch ({operation})"
 
 
 def es_client(settings: EsLogSettings) -> Any:
@@ -40,9 +48,12 @@ def es_client(settings: EsLogSettings) -> Any:
 def call(operation: str, function: Any, **kwargs: Any) -> Any:
     """Run one client call; every failure (an API error or a transport one) becomes an ``EsError``."""
     from elasticsearch import ApiError, TransportError
+    from elasticsearch import ConnectionError as EsConnectionError
 
     try:
         return function(**kwargs)
+    except EsConnectionError as err:
+        raise EsUnreachable(operation, err) from err
     except (ApiError, TransportError) as err:
         raise EsError(operation, err) from err
 

@@ -10,7 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from airglow.log_handlers.errors import LogHandlerError
+from airglow.bridge.commandline import CommandParser, ExitCode, fail
+from airglow.log_handlers.errors import LogHandlerError, exit_code
 from airglow.log_handlers.objectstore.keys import log_key
 from airglow.log_handlers.objectstore.reader import RemoteLogFile, RemoteLogReader
 from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
@@ -21,7 +22,7 @@ _ATTEMPT = re.compile(r"^attempt=(\d+)\.log$")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="airglow-logs",
         description="Print a task's log from remote storage (s3://, gs://, abfs://, file://, …). "
         "Credentials come from the environment, as for the task pods.",
@@ -65,10 +66,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         reader = RemoteLogReader(store)
         return _print_log(reader, relative_path, args.follow, args.poll, out)
     except LogHandlerError as err:
-        print(f"airglow-logs: {err}", file=sys.stderr)
-        return 2
+        return fail("airglow-logs", str(err), exit_code(err))
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 def _storage_options(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, str]:
@@ -114,9 +114,8 @@ def _print_log(reader: RemoteLogReader, relative_path: str, follow: bool, poll: 
             break
         time.sleep(poll)
     if not files:
-        print(f"airglow-logs: no log at {relative_path}", file=sys.stderr)
-        return 1
-    return 0
+        return fail("airglow-logs", f"no log at {relative_path}", ExitCode.NOT_FOUND)
+    return ExitCode.OK
 
 
 def _print_new_chunks(

@@ -335,7 +335,7 @@ def test_broken_mapping_at_start_up_exits_with_file_line_and_reason(tmp_path, wh
         timeout=60,
     )
     stderr = result.stderr.decode()
-    assert result.returncode == 1, stderr
+    assert result.returncode == 2, stderr
     assert time.monotonic() - started < 10
     assert "Traceback" not in stderr
     assert f"{mapping}" in stderr and "level=ERROR" in stderr, stderr
@@ -373,7 +373,7 @@ def test_a_missing_unixgram_directory_is_a_message(tmp_path) -> None:
         timeout=60,
     )
     stderr = result.stderr.decode()
-    assert result.returncode == 1 and "Traceback" not in stderr
+    assert result.returncode == 3 and "Traceback" not in stderr
     assert f"cannot listen on {path} (--statsd.listen-unixgram): No such file or directory" in stderr
 
 

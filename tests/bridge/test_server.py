@@ -209,7 +209,7 @@ def test_invalid_mapping_exits_non_zero_with_file_line_reason(
         args.append("--check-config")
     result = subprocess.run(bridge_command(*args), cwd=ROOT, capture_output=True, timeout=30)
     stderr = result.stderr.decode()
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert reason in stderr
     assert "Traceback" not in stderr
 
@@ -256,7 +256,7 @@ def test_not_ready_until_listeners_are_bound(tmp_path) -> None:
         )
     finally:
         busy.close()
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert (
         f"cannot listen on 127.0.0.1:{port} (--statsd.listen-tcp): Address already in use".encode()
         in result.stderr

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from support.common import ROOT, free_port, require_binary, wait_until
 
+from airglow.dashboards.demo import scrape_configs
 from airglow.dashboards.rules import rules_file
 
 
@@ -36,15 +37,8 @@ def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
     )
     rules = tmp_path / "airglow-rules.yml"
     rules.write_text(yaml.safe_dump(rules_file(), sort_keys=False))
-    jobs = [("bridge", "/metrics", bridge.http_port)] + [
-        (name, f"/metrics/{name}", exposition_port)
-        for name in ("kube-state-metrics", "cadvisor", "pgbouncer")
-    ]
-    scrape = "".join(
-        f"  - job_name: {job}\n    metrics_path: {path}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-        for job, path, port in jobs
-    )
-    prometheus = prometheus_factory(f"rule_files: [{rules}]\nscrape_configs:\n{scrape}")
+    scrape = {"rule_files": [str(rules)], "scrape_configs": scrape_configs(bridge.http_port, exposition_port)}
+    prometheus = prometheus_factory(yaml.safe_dump(scrape))
     try:
         wait_until(
             lambda: prometheus.query("airglow:task_pod_start_latency_seconds:p95_30m"),

@@ -300,6 +300,12 @@ def test_data_stream_target_and_install_template_command(es) -> None:
         == 0
     )
     assert printed.getvalue() == "with extras\n"
+    missing = io.StringIO()  # no such log: exit 1 (docs/cli.md), nothing printed
+    assert (
+        cli.main([*args, "read", "--dag", "nope", "--task", "t", "--run", "r", "--try", "1"], out=missing)
+        == 1
+    )
+    assert missing.getvalue() == ""
 
 
 def test_documents_carry_identity_deployment_and_airflow3_shape(es) -> None:
