@@ -17,10 +17,15 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # Apache Airflow with Airglow's task log handlers (manifests/airflow/values-airflow*.yaml use this image);
 # the official image's own user installs it, as its docs ask. `dogstatsd` adds the datadog client that
-# statsd_datadog_enabled needs (the official image does not ship it).
+# statsd_datadog_enabled needs (the official image does not ship it). Airflow stays exactly as the image has
+# it: pinned to the image's version ($AIRFLOW_VERSION, set by the official image), and every dependency
+# Airflow shares with Airglow held to Airflow's constraints for that version and the image's Python.
 FROM ${AIRFLOW_IMAGE} AS airflow
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
-    pip install --no-cache-dir "$(ls /wheels/airglow-*.whl)[s3,gcs,azure,elasticsearch,fluent,dogstatsd]"
+    python_version="$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" && \
+    pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
+      --constraint "https://raw.githubusercontent.com/apache/airflow/constraints-${AIRFLOW_VERSION}/constraints-${python_version}.txt" \
+      "$(ls /wheels/airglow-*.whl)[s3,gcs,azure,elasticsearch,fluent,dogstatsd]"
 
 # The bridge (manifests/base uses this image): slim Python, airglow with the kubernetes extra for
 # sender-pod lookup, running as an unprivileged user with nothing writable needed.

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import sys
 from enum import IntEnum
+from types import ModuleType
 from typing import NoReturn
 
 
@@ -78,3 +80,15 @@ def fail(prog: str, message: str, code: ExitCode) -> int:
     """Print ``prog: message`` on stderr; returns the exit code for ``main`` to return."""
     print(f"{prog}: {message}", file=sys.stderr)
     return int(code)
+
+
+class MissingExtra(Exception):
+    """A command needs an optional dependency that is not installed; the message names the pip install."""
+
+
+def import_extra(module: str, extra: str) -> ModuleType:
+    """Import ``module``, which needs the ``extra`` of the airglow distribution."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingExtra(f"{error.msg}: pip install 'airglow[{extra}]'") from None

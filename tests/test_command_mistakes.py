@@ -40,11 +40,12 @@ def _bad_mapping(folder: Path) -> str:
     return str(path)
 
 
-def _no_kubernetes(folder: Path) -> str:
-    """A folder that shadows the kubernetes package with one that cannot be imported."""
-    package = folder / "shadow" / "kubernetes"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("raise ImportError('No module named kubernetes')\n")
+def _shadowed(folder: Path, *packages: str) -> str:
+    """A folder that shadows ``packages`` with ones that cannot be imported: an install without that extra."""
+    for name in packages:
+        package = folder / "shadow" / name
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(f"raise ImportError('No module named {name}')\n")
     return str(folder / "shadow")
 
 
@@ -107,6 +108,13 @@ MISTAKES = {
         ExitCode.USAGE,
         "cannot write /proc/airglow-dashboards",
     ),
+    "dashboards without the extra": Mistake(
+        "airglow-dashboards",
+        lambda f, p: ["generate", "--out", str(f)],
+        ExitCode.USAGE,
+        "pip install 'airglow[dashboards]'",
+        {"PYTHONPATH": "{shadow}"},
+    ),
     "preview URL without scheme": Mistake(
         "airglow-dashboards",
         lambda f, p: ["preview", "--prometheus", "127.0.0.1:9090"],
@@ -140,6 +148,13 @@ MISTAKES = {
         ExitCode.NOT_FOUND,
         "no log at dag_id=d/run_id=r/task_id=t/attempt=1.log",
     ),
+    "logs without the extra": Mistake(
+        "airglow-logs",
+        lambda f, p: ["--remote-base", f.as_uri(), "--path", "x.log"],
+        ExitCode.USAGE,
+        "pip install 'airglow[logs]'",
+        {"PYTHONPATH": "{shadow}"},
+    ),
     "logs with a malformed storage option": Mistake(
         "airglow-logs",
         lambda f, p: ["--remote-base", f.as_uri(), "--path", "x.log", "--storage-option", "token"],
@@ -163,6 +178,13 @@ MISTAKES = {
     ),
     "Elasticsearch logs without ids": Mistake(
         "airglow-es-logs", lambda f, p: ["read", "--dag", "d"], ExitCode.USAGE, "give --log-id, or --dag"
+    ),
+    "Elasticsearch logs without the extra": Mistake(
+        "airglow-es-logs",
+        lambda f, p: ["read", "--log-id", "x"],
+        ExitCode.USAGE,
+        "pip install 'airglow[elasticsearch]'",
+        {"PYTHONPATH": "{shadow}"},
     ),
     "Elasticsearch unreachable": Mistake(
         "airglow-es-logs",
@@ -195,7 +217,7 @@ def _run(mistake: Mistake, folder: Path, port: int) -> subprocess.CompletedProce
     module, function = SCRIPTS[mistake.command].split(":")
     places = {"shadow": "", "empty": str(folder / "empty")}
     if "{shadow}" in mistake.environment.get("PYTHONPATH", ""):
-        places["shadow"] = _no_kubernetes(folder)
+        places["shadow"] = _shadowed(folder, "kubernetes", "fsspec", "grafanalib", "elasticsearch")
     (folder / "empty").mkdir(exist_ok=True)
     environment = {
         key: value

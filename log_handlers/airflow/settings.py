@@ -40,8 +40,8 @@ def to_elasticsearch(conf: Any) -> bool:
 
 def es_options(conf: Any) -> dict[str, Any]:
     """Airglow's Elasticsearch options: ``[elasticsearch]``, the netloc of an ``airglow+es://host:port``
-    remote base, ``[elasticsearch_configs]`` (client options) and ``remote_task_handler_kwargs``, later ones
-    winning."""
+    remote base, ``[elasticsearch_configs]`` (client options), ``[airglow] deployment`` and
+    ``remote_task_handler_kwargs``, later ones winning."""
     options: dict[str, Any] = {}
     # What the user set (file or environment), not provider defaults (Airflow 3 defaults index_patterns to
     # _all); Airflow 2 leaves out the environment when the section is not in any file.
@@ -57,6 +57,9 @@ def es_options(conf: Any) -> dict[str, Any]:
         options["hosts"] = f"http://{remote.netloc}"
     if conf.has_section("elasticsearch_configs"):
         options["client_options"] = _typed(dict(conf.getsection("elasticsearch_configs") or {}))
+    deployment = conf.get("airglow", "deployment", fallback="")  # else $AIRGLOW_DEPLOYMENT (EsLogSettings)
+    if deployment:
+        options["deployment"] = deployment
     return options | remote_task_handler_kwargs(conf)
 
 

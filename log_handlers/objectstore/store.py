@@ -6,8 +6,6 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import fsspec
-
 from airglow.log_handlers.errors import LogConfigError, StoreError
 from airglow.log_handlers.redact import redact
 
@@ -28,6 +26,12 @@ class ObjectStore:
         protocol = url.split("://", 1)[0] if "://" in url else "file"
         if protocol in _LOCAL_PROTOCOLS:
             options.setdefault("auto_mkdir", True)
+        try:
+            import fsspec  # the `logs` extra (or s3, gcs, azure): not every Airglow install has it
+        except ImportError:
+            raise LogConfigError(
+                "remote_base_log_folder", "object-store logs need fsspec: pip install 'airglow[logs]'"
+            ) from None
         try:
             self._fs, root = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError, TypeError) as err:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from support.airflow_deployment import AIRFLOW, running_airflow
-from support.helm_values import airflow_environment, merged
+from support.helm_values import RELEASE, airflow_environment, merged
 
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.airflow]
 
@@ -40,7 +40,7 @@ def test_real_airflow_task_metrics_reach_prometheus(
 ) -> None:
     values = merged("values-airflow3.yaml", "values-metrics.yaml")
     assert AIRFLOW.endswith("==" + values["airflowVersion"]), "the values name the Airflow these tests run"
-    deployment = values["config"]["metrics"]["statsd_datadog_tags"].removeprefix("deployment:")
+    deployment = RELEASE.name  # the values name the deployment after the Helm release
     bridge = bridge_factory()  # no --airglow.deployment: the label must come from what Airflow sends
     prometheus = prometheus_factory(
         f"scrape_configs:\n- job_name: bridge\n  static_configs:\n  - targets: ['127.0.0.1:{bridge.http_port}']\n"

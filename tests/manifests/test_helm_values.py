@@ -10,7 +10,7 @@ import os
 
 import pytest
 from support.airflow_deployment import run_python
-from support.helm_values import airflow_environment, merged
+from support.helm_values import RELEASE, airflow_environment, merged
 
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.airflow]
 
@@ -54,7 +54,7 @@ def test_values_configure_real_airflow_for_the_bridge_and_elasticsearch(
     }
     found = run_python(airflow_bin if major == "airflow3" else airflow2_bin, PROBE, env)
     assert found["version"] == values["airflowVersion"]
-    deployment = values["env"][0]["value"]
+    deployment = RELEASE.name  # the values name the deployment after the Helm release
     assert found["metrics"] == {
         "statsd_on": "True",
         "statsd_host": NODE_IP,  # the per-node variable beats airflow.cfg's Service name

@@ -6,6 +6,7 @@ paths answer on a running bridge; the generated files are current; the security 
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ import pytest
 import yaml
 from support import k8s_api_stub as k8s
 from support.bridge_process import BridgeProcess, bridge_command, start_bridge
-from support.common import ROOT, http_get, venv_with, wait_until
+from support.common import ROOT, free_port, http_get, venv_with, wait_until
+from support.helm_values import Release, airflow_environment, merged
 from support.manifests import (
     MANIFESTS,
     OVERLAYS,
@@ -314,13 +316,14 @@ def test_bridge_arguments_pass_check_config_and_the_probes_answer(overlay: Path,
     for n, bridge in enumerate(workloads):
         moved = bridge.write_mounts(tmp_path / str(n))
         assert any(arg.startswith("--statsd.mapping-config=") for arg in relocate(bridge.args, moved))
-        checked = subprocess.run(
-            bridge_command(*relocate(bridge.args, moved), "--check-config"),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        with pod_api_for(bridge.args, tmp_path / str(n)) as credentials:  # in a pod: its service account
+            checked = subprocess.run(
+                bridge_command(*relocate(bridge.args, moved), *credentials, "--check-config"),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
         assert checked.returncode == 0, checked.stderr
         assert "Configuration check successful" in checked.stderr
         args = relocate(bridge.args_without_addresses(), moved)
@@ -360,6 +363,16 @@ def dockerfile_stages() -> dict[str, list[str]]:
         elif line.strip() and not line.startswith("#"):
             current.append(line.strip())
     return stages
+
+
+def test_the_airflow_image_keeps_airflow_as_the_base_image_has_it() -> None:
+    """No Docker engine or GitHub access here to run it: the install line itself pins Airflow to the image's
+    version and holds shared dependencies to Airflow's constraints for that version and the image's Python."""
+    (install,) = [line for line in dockerfile_stages()["airflow"] if "pip install" in line]
+    assert '"apache-airflow==${AIRFLOW_VERSION}"' in install
+    constraints = "https://raw.githubusercontent.com/apache/airflow/constraints-${AIRFLOW_VERSION}/constraints-${python_version}.txt"
+    assert f'--constraint "{constraints}"' in install
+    assert "sys.version_info[:2]" in install
 
 
 def test_the_bridge_image_runs_as_the_user_the_manifests_expect() -> None:
@@ -409,8 +422,15 @@ def test_the_dockerfile_wheel_holds_a_working_bridge(tmp_path) -> None:
     (install,) = [line for line in stages["bridge"] if "pip install" in line]
     extras = install.split("[", 1)[1].split("]", 1)[0]
     bin_dir = venv_with(tmp_path / "venv", f"{wheel}[{extras}]", timeout=600)
+    kubeconfig = tmp_path / "kubeconfig"  # credentials to load; --check-config makes no request
+    kubeconfig.write_text(k8s.kubeconfig(free_port()))
     checked = subprocess.run(
-        [str(bin_dir / "airglow-bridge"), "--check-config", "--airglow.pod-lookup"],
+        [
+            str(bin_dir / "airglow-bridge"),
+            "--check-config",
+            "--airglow.pod-lookup",
+            f"--airglow.kubeconfig={kubeconfig}",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -419,3 +439,99 @@ def test_the_dockerfile_wheel_holds_a_working_bridge(tmp_path) -> None:
     assert checked.returncode == 0, checked.stderr
     assert "Configuration check successful" in checked.stderr
     assert "mappings in <built-in preset airflow>" in checked.stderr
+
+
+def _fleet(out: Path, *members: str) -> subprocess.CompletedProcess:
+    """``python manifests/fleet.py``, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, str(MANIFESTS / "fleet.py"), "--out", str(out), *members],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_fleet_command_lays_out_three_namespaces_that_build_and_validate(tmp_path) -> None:
+    out = tmp_path / "fleet"
+    result = _fleet(out, "airflow-prod-eu", "airflow-staging", "team-ml=ml-platform")
+    assert result.returncode == 0, result.stderr
+    objects = build(out)
+    for obj in objects:
+        validate(obj)
+    bridges = {bridge.workload["metadata"]["namespace"]: bridge for bridge in bridge_workloads(objects)}
+    assert set(bridges) == {"airflow-prod-eu", "airflow-staging", "team-ml"}
+    assert "--airglow.deployment=ml-platform" in bridges["team-ml"].args
+    assert "--airglow.deployment=airflow-staging" in bridges["airflow-staging"].args
+    services = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Service"
+    }
+    assert {("airflow-prod-eu", "airglow-bridge"), ("team-ml", "airglow-bridge")} <= services
+    monitors = [o for o in objects if o["kind"] == "ServiceMonitor"]
+    assert len(monitors) == 1 and monitors[0]["metadata"]["namespace"] == "monitoring"
+
+
+def test_the_fleet_command_rewrites_the_layout_and_removes_only_its_own_dropped_folders(tmp_path) -> None:
+    out = tmp_path / "fleet"
+    assert _fleet(out, "a-one", "a-two", "a-three").returncode == 0
+    (out / "notes").mkdir()
+    (out / "notes" / "kustomization.yaml").write_text("# the user's own\n")
+    assert _fleet(out, "a-one", "a-three").returncode == 0
+    assert sorted(path.name for path in out.iterdir()) == ["a-one", "a-three", "kustomization.yaml", "notes"]
+    assert "a-two" not in (out / "kustomization.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [("Airflow_Prod", "is not a namespace name"), ("team=bad name", "is not a deployment name")],
+)
+def test_the_fleet_command_rejects_names_kubernetes_or_the_bridge_would_refuse(
+    tmp_path, member, message
+) -> None:
+    result = _fleet(tmp_path / "fleet", member)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "fleet").exists()
+
+
+def test_the_release_label_prometheus_selects_on_is_a_kustomize_knob(tmp_path) -> None:
+    def release_labels(objects: list[dict]) -> dict[str, str]:
+        return {
+            o["kind"]: o["metadata"]["labels"]["release"]
+            for o in objects
+            if o["kind"] in ("ServiceMonitor", "PrometheusRule")
+        }
+
+    default = build(MANIFESTS / "monitoring" / "prometheus-operator")
+    assert release_labels(default) == {
+        "ServiceMonitor": "kube-prometheus-stack",
+        "PrometheusRule": "kube-prometheus-stack",
+    }
+    overlay = tmp_path / "mine"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(MANIFESTS / 'monitoring' / 'prometheus-operator', overlay)}]\n"
+        "labels:\n  - pairs: {release: my-monitoring}\n    includeSelectors: false\n"
+    )
+    assert release_labels(build(overlay)) == {
+        "ServiceMonitor": "my-monitoring",
+        "PrometheusRule": "my-monitoring",
+    }
+
+
+def test_one_values_file_serves_every_release_of_the_fleet() -> None:
+    values = merged("values-airflow3.yaml", "values-metrics.yaml", "values-logs-s3.yaml")
+    settings = {
+        name: airflow_environment(values, release=Release(name, f"ns-{name}"))
+        for name in ("airflow-prod-eu", "airflow-staging")
+    }
+    for name, env in settings.items():
+        assert env["AIRFLOW__METRICS__STATSD_DATADOG_TAGS"] == f"deployment:{name}"
+        assert env["AIRFLOW__AIRGLOW__DEPLOYMENT"] == name
+        assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] == f"s3://airflow-logs/{name}"
+    # Layering Airglow's values with -f keeps a user's env and extraEnv: only the per-node file sets extraEnv.
+    setters = {
+        path.name
+        for path in (MANIFESTS / "airflow").glob("values-*.yaml")
+        if {"env", "extraEnv"} & set(yaml.safe_load(path.read_text()))
+    }
+    assert setters == {"values-per-node-bridge.yaml"}
