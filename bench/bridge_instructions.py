@@ -13,7 +13,6 @@ this is the per-line work of the real process, unlike CPU seconds, which a share
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -26,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bridge_throughput import airflow_streams, checkout, cpu_seconds, free_port, send_tcp  # noqa: E402
+from pipeline_instructions import print_ratios, under_callgrind  # noqa: E402
 
 # The bridge is idle when it used less than this share of a CPU over QUIET_SECONDS (valgrind itself polls).
 IDLE_SHARE = 0.1
@@ -51,10 +51,7 @@ def instructions(root: Path, streams: list[list[bytes]]) -> int:
         out = Path(folder) / "callgrind.out"
         bridge = subprocess.Popen(
             [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={out}",
-                os.path.realpath(sys.executable),
+                *under_callgrind(out),
                 "-m",
                 package,
                 f"--web.listen-address=127.0.0.1:{http}",
@@ -113,9 +110,7 @@ def main() -> None:
     for root in args.root:
         figures[root] = instructions(root.resolve(), streams) / args.lines
         print(f"{root}: {figures[root]:,.0f} instructions per line (whole bridge process, TCP)", flush=True)
-    first = figures[args.root[0]]
-    for root, figure in figures.items():
-        print(f"{root}: {figure / first:.3f} x {args.root[0]}")
+    print_ratios(figures)
 
 
 if __name__ == "__main__":

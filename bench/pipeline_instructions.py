@@ -47,17 +47,18 @@ def run_pipeline(lines: int, batch: int, package: str) -> None:
                 pipeline.process(chunk, None)
 
 
+def under_callgrind(out: Path) -> list[str]:
+    """The start of a command that runs this Python under callgrind, writing its counts to ``out``."""
+    return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", os.path.realpath(sys.executable)]
+
+
 def instructions(root: Path, lines: int, batch: int) -> int:
-    python = os.path.realpath(sys.executable)
     package, env = checkout(root)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
         result = subprocess.run(
             [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={out}",
-                python,
+                *under_callgrind(out),
                 __file__,
                 "--inner",
                 str(lines),
@@ -90,9 +91,14 @@ def main() -> None:
         large = instructions(root.resolve(), 2 * args.lines, args.batch)
         figures[root] = (large - small) / args.lines
         print(f"{root}: {figures[root]:,.0f} instructions per line (batches of {args.batch})", flush=True)
-    first = figures[args.root[0]]
+    print_ratios(figures)
+
+
+def print_ratios(figures: dict[Path, float]) -> None:
+    """Each checkout's figure as a ratio to the first one's."""
+    first_root, first = next(iter(figures.items()))
     for root, figure in figures.items():
-        print(f"{root}: {figure / first:.3f} x {args.root[0]}")
+        print(f"{root}: {figure / first:.3f} x {first_root}")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,16 @@ from airglow.log_handlers.redact import redact
 
 
 class LogHandlerError(Exception):
-    """Base class of every error the log handlers raise on purpose."""
+    """Base class of every error the log handlers raise on purpose. ``configuration``: the user's settings
+    are at fault (retrying cannot help), not the store."""
+
+    configuration = False
 
 
 class LogConfigError(LogHandlerError):
     """A remote-logging setting is missing or invalid; raised once, when the handler is built."""
+
+    configuration = True
 
     def __init__(self, setting: str, reason: str) -> None:
         super().__init__(f"{setting}: {reason}")
@@ -21,6 +26,8 @@ class LogConfigError(LogHandlerError):
 
 class UnsafeLogPath(LogHandlerError):
     """A log path would leave the configured prefix; never written or read."""
+
+    configuration = True
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"refusing log path {path!r}: {reason}")
@@ -40,4 +47,4 @@ class StoreError(LogHandlerError):
 def exit_code(error: LogHandlerError) -> ExitCode:
     """How the log commands report an error (docs/cli.md): a setting or a path is the user's to fix (2);
     anything else is the store or the cluster failing (3)."""
-    return ExitCode.USAGE if isinstance(error, (LogConfigError, UnsafeLogPath)) else ExitCode.UNAVAILABLE
+    return ExitCode.USAGE if error.configuration else ExitCode.UNAVAILABLE

@@ -109,9 +109,14 @@ def write(members: list[Member], out: Path) -> list[Path]:
                 and kustomization.read_text().startswith(HEADER)
             ):
                 shutil.rmtree(folder)
+    return write_files(files, out)
+
+
+def write_files(files: dict[str, str], root: Path) -> list[Path]:
+    """Write ``root``-relative path -> content; returns the paths written."""
     written = []
     for relative, content in files.items():
-        path = out / relative
+        path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
         written.append(path)

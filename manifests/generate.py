@@ -17,7 +17,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from fleet import Member, layout
+from fleet import Member, layout, write_files
 
 from airglow.dashboards.outputs import OutputOptions
 from airglow.dashboards.outputs import files as dashboard_files
@@ -63,13 +63,7 @@ def stale(root: Path = MANIFESTS) -> list[str]:
 
 
 def write(root: Path = MANIFESTS) -> list[Path]:
-    written = []
-    for path, content in generated().items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-        written.append(target)
-    return written
+    return write_files(generated(), root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,8 @@ class EsError(LogHandlerError):
     def __init__(self, operation: str, cause: BaseException) -> None:
         super().__init__(f"{self.summary.format(operation=operation)}: {_describe(cause)}")
         self.operation = operation
+        # Refused credentials or permissions: the settings are at fault.
+        self.configuration = getattr(cause, "status_code", None) in (401, 403)
 
 
 class EsUnreachable(EsError):

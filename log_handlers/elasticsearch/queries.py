@@ -19,3 +19,9 @@ def log_query(id_field: str, log_id: str, offset_field: str, after: int | None =
 
 def by_offset(offset_field: str, order: str = "asc") -> list[dict[str, Any]]:
     return [{offset_field: {"order": order}}]
+
+
+def tries_query(dag_id: str, task_id: str, run_id: str, map_index: int) -> dict[str, Any]:
+    """Every document of one task instance, whatever its try (the ids are keyword fields of their own)."""
+    ids = {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": map_index}
+    return {"bool": {"filter": [{"term": {name: value}} for name, value in ids.items()]}}

@@ -13,7 +13,7 @@ from typing import Any
 
 from airglow.log_handlers.elasticsearch.client import call
 from airglow.log_handlers.elasticsearch.documents import END_MARK
-from airglow.log_handlers.elasticsearch.queries import by_offset, log_query
+from airglow.log_handlers.elasticsearch.queries import by_offset, log_query, tries_query
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
 from airglow.log_handlers.timestamps import parse_timestamp
 
@@ -93,6 +93,21 @@ class EsLogReader:
         query = log_query(self.id_field(), log_id, self.settings.offset_field)
         response = call("count", self._client.count, index=self.index, query=query, ignore_unavailable=True)
         return int(response["count"])
+
+    def latest_try(self, dag_id: str, task_id: str, run_id: str, map_index: int) -> int | None:
+        """The highest try of a task instance with a document in the read indices, or None."""
+        response = call(
+            "search",
+            self._client.search,
+            index=self.index,
+            query=tries_query(dag_id, task_id, run_id, map_index),
+            sort=[{"try_number": {"order": "desc"}}],
+            size=1,
+            track_total_hits=False,
+            ignore_unavailable=True,
+        )
+        hits = response["hits"]["hits"]
+        return int(hits[0]["_source"]["try_number"]) if hits else None
 
     def highest_offset(self, log_id: str) -> int:
         page = self._page(log_id, None, None, 1, order="desc")

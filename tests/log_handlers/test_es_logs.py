@@ -3,11 +3,15 @@ real ``fluent-logger`` against the stand-in servers (es_server.py, forward_serve
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import io
 import json
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import structlog
@@ -402,3 +406,87 @@ def test_the_sinks_own_log_lines_are_not_sent_back_into_the_sink(es) -> None:
     writer.write(LogEvent("the task's own line", time.time_ns(), logger="airflow.task"))
     writer.finish()
     assert read_messages(logs) == ["the task's own line", "end_of_log"]
+
+
+def _write_try(logs: EsTaskLogs, identity: TryIdentity, *messages: str) -> None:
+    writer = logs.open_writer(identity)
+    for message in messages:
+        writer.write(LogEvent(message, time.time_ns()))
+    writer.finish()
+
+
+def test_es_logs_command_reads_the_latest_try_with_options_before_or_after_the_subcommand(es) -> None:
+    logs = task_logs(es)
+    _write_try(logs, TRY, "first try")
+    _write_try(logs, dataclasses.replace(TRY, try_number=2), "second try")
+    logs.client.indices.refresh(index="airflow-logs*")
+    ids = ["--dag", TRY.dag_id, "--task", TRY.task_id, "--run", TRY.run_id]
+    for argv in (["--hosts", es.url, "read", *ids], ["read", *ids, "--hosts", es.url]):
+        printed = io.StringIO()
+        assert cli.main(argv, out=printed) == 0
+        assert printed.getvalue() == "second try\n"  # no --try: the latest
+    printed = io.StringIO()
+    assert cli.main(["read", *ids, "--try", "1", "--hosts", es.url], out=printed) == 0
+    assert printed.getvalue() == "first try\n"
+    assert cli.main(["read", "--dag", "none", "--task", "t", "--run", "r", "--hosts", es.url]) == 1
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by the openssl command."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_es_logs_command_speaks_tls_with_an_api_key_or_basic_auth(tmp_path, monkeypatch, capsys) -> None:
+    cert, key = _self_signed(tmp_path)
+    api_key, user, password = "c2VjcmV0LWtleQ==", "reader", "s3cret"
+    accepted = frozenset(
+        {f"ApiKey {api_key}", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    )
+    monkeypatch.setenv("AIRGLOW_ES_API_KEY", api_key)
+    monkeypatch.setenv("AIRGLOW_ES_USER", user)
+    monkeypatch.setenv("AIRGLOW_ES_PASSWORD", password)
+    with running_es(refresh_interval=None, tls=(cert, key), credentials=accepted) as server:
+        assert server.url.startswith("https://")
+        tls = ["--hosts", server.url, "--ca-certs", str(cert)]
+        assert cli.main([*tls, "--api-key", "install-template"], out=io.StringIO()) == 0
+        client = {"ca_certs": str(cert), "api_key": api_key}
+        logs = EsTaskLogs(EsLogSettings.build(hosts=server.url, writer="bulk", client_options=client))
+        _write_try(logs, TRY, "over TLS")
+        server.refresh()
+        ids = ["--dag", TRY.dag_id, "--task", TRY.task_id, "--run", TRY.run_id]
+        for auth in ("--api-key", "--basic-auth"):
+            printed = io.StringIO()
+            assert cli.main(["read", *ids, *tls, auth], out=printed) == 0, capsys.readouterr().err
+            assert printed.getvalue() == "over TLS\n"
+        capsys.readouterr()
+        assert cli.main(["read", *ids, *tls]) == 2  # refused credentials: the settings are at fault
+        assert "security_exception" in capsys.readouterr().err
+        assert cli.main(["read", *ids, "--hosts", server.url, "--api-key"]) == 3  # the server is not trusted
+        assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err
+        monkeypatch.delenv("AIRGLOW_ES_PASSWORD")
+        assert cli.main(["read", *ids, *tls, "--basic-auth"]) == 2
+        assert "set $AIRGLOW_ES_PASSWORD" in capsys.readouterr().err
+        assert password not in str(server.cluster.requests)  # secrets stay in headers, never in a URL

@@ -12,6 +12,7 @@ import fnmatch
 import json
 import re
 import secrets
+import ssl
 import threading
 import time
 import urllib.parse
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from support.common import free_port
@@ -313,6 +315,7 @@ class Cluster:
         self.faults = Faults()
         self.requests: list[tuple[str, str, Any]] = []
         self.lock = threading.RLock()
+        self.credentials: frozenset[str] | None = None  # accepted Authorization values; None: security off
         self._sorted: dict[Any, tuple[tuple[int, ...], list[Any], list[tuple[Index, str, dict]]]] = {}
 
     # Index resolution: comma-separated expressions, wildcards, data streams resolve to their backing indices.
@@ -528,6 +531,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             self._check_media_types()
+            self._check_credentials()
             with self.cluster.lock:
                 self.cluster.requests.append((method, url.path, params))
                 status, body = self._route(method, parts, params, raw)
@@ -538,6 +542,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         self._respond(status, body, method)
+
+    def _check_credentials(self) -> None:
+        """With security on, every request carries an accepted ``Authorization`` (Basic or ApiKey), as
+        Elasticsearch's security features require; else 401 security_exception."""
+        accepted = self.cluster.credentials
+        if accepted is not None and self.headers.get("Authorization") not in accepted:
+            raise EsApiError(401, "security_exception", "missing authentication credentials for REST request")
 
     def _check_media_types(self) -> None:
         """REST API compatibility: ``compatible-with=N`` is accepted for the server's major and the one before."""
@@ -721,14 +732,25 @@ class EsServer:
 
 
 @contextmanager
-def running_es(version: str = "9.2.0", refresh_interval: float | None = 1.0) -> Iterator[EsServer]:
+def running_es(
+    version: str = "9.2.0",
+    refresh_interval: float | None = 1.0,
+    tls: tuple[Path, Path] | None = None,
+    credentials: frozenset[str] | None = None,
+) -> Iterator[EsServer]:
     """An Elasticsearch stand-in on 127.0.0.1 (a free port); indices refresh every ``refresh_interval``
     seconds, as Elasticsearch's default ``index.refresh_interval: 1s``, or (None) only when asked: a test
-    that checks what is searchable then says when (``EsServer.refresh``, or a client's refresh)."""
+    that checks what is searchable then says when (``EsServer.refresh``, or a client's refresh). ``tls``
+    (certificate, key) serves HTTPS; ``credentials`` are the ``Authorization`` values accepted (security on)."""
     cluster = Cluster(version)
+    cluster.credentials = credentials
     handler = type("Handler", (_Handler,), {"cluster": cluster})
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     server.daemon_threads = True
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     stop = threading.Event()
 
     def refresher(interval: float) -> None:
@@ -742,7 +764,8 @@ def running_es(version: str = "9.2.0", refresh_interval: float | None = 1.0) -> 
     for thread in threads:
         thread.start()
     try:
-        yield EsServer(f"http://127.0.0.1:{server.server_address[1]}", cluster)
+        scheme = "https" if tls is not None else "http"
+        yield EsServer(f"{scheme}://127.0.0.1:{server.server_address[1]}", cluster)
     finally:
         stop.set()
         server.shutdown()
