@@ -75,15 +75,21 @@ class EsLogReader:
         return self._id_field
 
     def lines(self, log_id: str, after: int | None = None, limit: int | None = None) -> Iterator[LogLine]:
-        """Every document of ``log_id`` with an offset above ``after``, in offset order, page by page."""
+        """Every document of ``log_id`` with an offset above ``after``, in offset order, page by page, each
+        offset once: a shipper that lets Elasticsearch make the ids (a data stream) stores a retried batch
+        twice, and a log's offsets only ever grow, so a repeated offset is such a copy."""
         offset_field = self.settings.offset_field
         search_after: list[Any] | None = None
         remaining = limit
+        last = after
         while remaining is None or remaining > 0:
             size = self.settings.page_size if remaining is None else min(remaining, self.settings.page_size)
             page = self._page(log_id, after, search_after, size)
             for hit in page:
-                yield LogLine(int(hit["_source"][offset_field]), hit["_source"])
+                offset = int(hit["_source"][offset_field])
+                if last is None or offset > last:
+                    last = offset
+                    yield LogLine(offset, hit["_source"])
             if len(page) < size:
                 return
             search_after = page[-1]["sort"]

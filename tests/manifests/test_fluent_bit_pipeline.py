@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from datetime import datetime
 
@@ -14,8 +15,9 @@ import pytest
 import yaml
 from support.es_logs import TRY, read_messages, task_logs, write_lines
 from support.fluent_bit import FluentBitPipeline, wrap
-from support.manifests import MANIFESTS
+from support.manifests import MANIFESTS, build
 
+from airglow.log_handlers.elasticsearch import cli
 from airglow.log_handlers.elasticsearch.sinks import StdoutSink
 from airglow.log_handlers.elasticsearch.task_logs import TryLogWriter
 
@@ -94,3 +96,43 @@ def test_the_model_refuses_a_config_it_does_not_model() -> None:
     config["pipeline"]["filters"].append({"name": "modify", "match": "*", "remove": "log_id"})
     with pytest.raises(AssertionError, match="modify"):
         FluentBitPipeline(config, {})
+
+
+def test_into_a_data_stream_fluent_bit_creates_and_a_retried_batch_still_reads_once(es, tmp_path) -> None:
+    """With the data-stream component (as kustomize builds it), the es output sends `create` without ids, as
+    data streams require; a batch resent after a lost response is stored twice and read once."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(FLUENT_BIT, overlay)}]\n"
+        f"components: [{os.path.relpath(MANIFESTS / 'components' / 'fluent-bit-data-stream', overlay)}]\n"
+    )
+    config_maps = {o["metadata"]["name"]: o["data"] for o in build(overlay) if o["kind"] == "ConfigMap"}
+    env = next(data for name, data in config_maps.items() if name.startswith("airglow-fluent-bit-env"))
+    config = next(data for name, data in config_maps.items() if "fluent-bit.yaml" in data)["fluent-bit.yaml"]
+    pipeline = FluentBitPipeline(yaml.safe_load(config), env)
+    target = env["ELASTICSEARCH_INDEX"]
+    assert (
+        cli.main(
+            ["--hosts", es.url, "--target-index", target, "install-template", "--data-stream"],
+            out=io.StringIO(),
+        )
+        == 0
+    )
+
+    expected = ["one", "two", "three"]
+    logs = task_logs(es, template=False, writer="stdout", target_index=target)
+    out = io.StringIO()
+    writer = TryLogWriter(logs.settings, TRY, StdoutSink(out))
+    write_lines(writer, expected, time.time_ns())
+    assert writer.finish() is True
+    records = list(pipeline.records(wrap(out.getvalue().splitlines())))
+    operations = pipeline.bulk_operations(records)
+    header, _ = operations[0], operations[1]
+    assert list(header) == ["create"] and "_id" not in header["create"]
+    for _ in range(2):  # the same batch, resent
+        assert not logs.client.bulk(operations=operations)["errors"]
+    logs.client.indices.refresh(index=target)
+    assert logs.client.count(index=target)["count"] == 2 * len(records)
+    assert read_messages(logs) == [*expected, logs.settings.end_of_log_mark]

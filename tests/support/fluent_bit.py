@@ -162,8 +162,8 @@ class FluentBitPipeline:
 
     def bulk_operations(self, records: Iterable[Record]) -> list[dict[str, Any]]:
         """The _bulk body the es output sends for these records."""
-        out = self.output
-        index = expand(out["index"], self.env)
+        out = {key: expand(value, self.env) for key, value in self.output.items()}
+        index = out["index"]
         operations = []
         for record in records:
             document = dict(record.fields)
