@@ -133,6 +133,9 @@ MISTAKES = {
         ExitCode.UNAVAILABLE,
         "cannot listen on 127.0.0.1:{port} (--listen): Address already in use",
     ),
+    "simulator port out of range": Mistake(
+        "airglow-simulate", lambda f, p: ["--listen=127.0.0.1:99999"], ExitCode.USAGE, "a port up to 65535"
+    ),
     "simulator flag typo": Mistake(
         "airglow-simulate", lambda f, p: ["--deploymnets=3"], ExitCode.USAGE, "did you mean --deployments?"
     ),

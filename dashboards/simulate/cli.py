@@ -18,8 +18,8 @@ from airglow.dashboards.simulate.statsd_sender import MisbehavingSender, StatsdS
 
 def address(text: str) -> tuple[str, int]:
     host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port up to 65535, got {text!r}")
     return host or "127.0.0.1", int(port)
 
 
