@@ -125,14 +125,14 @@ def run(args: argparse.Namespace, folder: Path, stop: threading.Event) -> None:
     ports = Ports.free()
     prometheus_binary = shutil.which(args.prometheus)
     with ExitStack() as started:
-        bridge = started.enter_context(_start_bridge(ports, folder))
+        started.enter_context(_start_bridge(ports, folder))
         started.enter_context(_start_simulator(ports, folder, args.deployments))
         prometheus = (
             started.enter_context(_start_prometheus(prometheus_binary, ports, folder))
             if prometheus_binary
             else None
         )
-        _print_guide(args, ports, folder, bridge, prometheus)
+        _print_guide(args, ports, folder, prometheus)
         began = time.monotonic()
         firing: set[tuple] = set()
         previews_due = args.previews is not None and prometheus is not None
@@ -187,13 +187,13 @@ def _start_simulator(ports: Ports, folder: Path, deployments: int):
 
 
 @contextmanager
-def _start_prometheus(binary: str | None, ports: Ports, folder: Path) -> Iterator[str]:
+def _start_prometheus(binary: str, ports: Ports, folder: Path) -> Iterator[str]:
     rules = folder / "airglow-rules.yml"
     rules.write_text(yaml.safe_dump(rules_file(), sort_keys=False))
     config = folder / "prometheus.yml"
     config.write_text(yaml.safe_dump(prometheus_config(rules, ports.bridge_http, ports.simulator)))
     command = [
-        str(binary),
+        binary,
         f"--config.file={config}",
         f"--storage.tsdb.path={folder / 'prometheus-data'}",
         f"--web.listen-address=127.0.0.1:{ports.prometheus}",
@@ -230,36 +230,33 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def _print_guide(
-    args: argparse.Namespace, ports: Ports, folder: Path, bridge: str, prometheus: str | None
-) -> None:
+def _print_guide(args: argparse.Namespace, ports: Ports, folder: Path, prometheus: str | None) -> None:
     fleet = Fleet(FleetShape(deployments=args.deployments), time.time())
     names = [deployment.name for deployment in fleet.deployments]
     troubled = [deployment.name for deployment in fleet.deployments if deployment.troubled]
-    say = _say
-    say(f"airglow-demo: running; Ctrl-C stops everything. Data and logs: {folder} (removed on exit)")
-    say(
+    _say(f"airglow-demo: running; Ctrl-C stops everything. Data and logs: {folder} (removed on exit)")
+    _say(
         f"  bridge      http://127.0.0.1:{ports.bridge_http}/metrics  (statsd UDP 127.0.0.1:{ports.bridge_statsd})"
     )
-    say(f"  simulator   {len(names)} deployments: {', '.join(names)}")
+    _say(f"  simulator   {len(names)} deployments: {', '.join(names)}")
     if prometheus:
-        say(f"  prometheus  {prometheus}  (targets: {prometheus}/targets, alerts: {prometheus}/alerts)")
+        _say(f"  prometheus  {prometheus}  (targets: {prometheus}/targets, alerts: {prometheus}/alerts)")
     else:
-        say(
+        _say(
             f"  prometheus  not started: {args.prometheus!r} is not installed (apt-get install -y prometheus)"
         )
-    say("What to look at:")
+    _say("What to look at:")
     if troubled:
-        say(
+        _say(
             f"  - {troubled[0]} is the troubled deployment: {', '.join(TROUBLES)}. Its alerts start within minutes."
         )
-    say(
+    _say(
         "  - a client that is not Airflow sends malformed lines and a new request_id label on every line: the"
         " bridge counts and drops them (statsd_exporter_sample_errors_total,"
         " airglow_bridge_series_dropped_total), and AirglowBridgeDroppingLines / AirglowBridgeSeriesLimitHit"
         " fire for that bridge, not for a deployment."
     )
-    say(
+    _say(
         "  - dashboards for Grafana: airglow-dashboards generate --out build; "
         f"or pictures without Grafana: airglow-dashboards preview --prometheus {prometheus or 'URL'} --out preview"
     )
@@ -289,6 +286,11 @@ def _draw_previews(prometheus: str, out: Path, seconds: float) -> None:
         pictures = preview(dashboards(), prometheus, out, window=max(seconds, 60.0))
     except PreviewError as error:
         _say(f"airglow-demo: previews not drawn: {error}")
+        return
+    except OSError as error:  # the folder cannot be written: the demo goes on without pictures
+        _say(
+            f"airglow-demo: previews not drawn: cannot write {error.filename or out}: {error.strerror or error}"
+        )
         return
     for picture in pictures:
         _say(f"preview written: {picture}")

@@ -107,7 +107,8 @@ class EsLogReader:
             self._client.search,
             index=self.index,
             query=tries_query(dag_id, task_id, run_id, map_index),
-            sort=[{"try_number": {"order": "desc"}}],
+            # unmapped_type: an index of other documents (no try_number mapped) sorts, rather than fails.
+            sort=[{"try_number": {"order": "desc", "unmapped_type": "integer"}}],
             size=1,
             track_total_hits=False,
             ignore_unavailable=True,
