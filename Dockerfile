@@ -25,7 +25,7 @@ RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
     python_version="$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" && \
     pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
       --constraint "https://raw.githubusercontent.com/apache/airflow/constraints-${AIRFLOW_VERSION}/constraints-${python_version}.txt" \
-      "$(ls /wheels/airglow-*.whl)[s3,gcs,azure,elasticsearch,fluent,dogstatsd]"
+      "$(ls /wheels/airglow-*.whl)[s3,gcs,azure,elasticsearch,fluent,dogstatsd,kubernetes]"
 
 # The bridge (manifests/base uses this image): slim Python, airglow with the kubernetes extra for
 # sender-pod lookup, running as an unprivileged user with nothing writable needed.

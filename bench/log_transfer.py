@@ -43,7 +43,7 @@ def hwm():
 before = hwm()
 lines = size = 0
 log_file = RemoteLogReader(store).files({relative!r})[0]
-for line in RemoteLogReader(store).lines(log_file.chunks):
+for line in RemoteLogReader(store).lines(log_file):
     lines += 1
     size += len(line) + 1
 print(json.dumps({{"lines": lines, "bytes": size, "rss_before_kib": before,
@@ -126,7 +126,7 @@ def main() -> None:
 
         def airglow_read(n: int) -> None:
             reader = RemoteLogReader(ObjectStore(f"s3://airglow-logs/airglow-{n}", options))
-            total = sum(len(line) + 1 for line in reader.lines(reader.files(RELATIVE)[0].chunks))
+            total = sum(len(line) + 1 for line in reader.lines(reader.files(RELATIVE)[0]))
             assert total == size, (total, size)
 
         def s3fs_get(n: int) -> None:

@@ -76,6 +76,12 @@ class CommandParser(argparse.ArgumentParser):
         ]
 
 
+def shared_default(value: object, on_subcommand: bool) -> object:
+    """The default of an option a command accepts both before and after its subcommand: on the subcommand
+    it is left unset, so that a value given before the subcommand is kept."""
+    return argparse.SUPPRESS if on_subcommand else value
+
+
 def fail(prog: str, message: str, code: ExitCode) -> int:
     """Print ``prog: message`` on stderr; returns the exit code for ``main`` to return."""
     print(f"{prog}: {message}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from airglow.bridge.errors import ConfigError
@@ -27,14 +28,18 @@ class PodLookupSettings:
     kubeconfig: str = ""
 
 
-def kubernetes_api(settings: PodLookupSettings):
+def kubernetes_api(
+    settings: PodLookupSettings, flags: tuple[str, str] = ("--airglow.pod-lookup", "--airglow.kubeconfig")
+):
     """The Kubernetes client for the lookup, with its credentials loaded (no request yet); a ConfigError
-    names the fix when the package or the credentials are missing."""
+    names the fix (``flags``: the command's option that needs the API, and its kubeconfig option) when the
+    package or the credentials are missing."""
+    needing, kubeconfig_flag = flags
     try:
         from kubernetes import client, config
     except ImportError as exc:
         raise ConfigError(
-            "--airglow.pod-lookup",
+            needing,
             0,
             f"needs the kubernetes package: pip install 'airglow[kubernetes]' ({exc})",
         ) from None
@@ -44,14 +49,49 @@ def kubernetes_api(settings: PodLookupSettings):
         else:
             config.load_incluster_config()
     except (config.ConfigException, OSError, ValueError) as exc:
-        where = f"--airglow.kubeconfig={settings.kubeconfig}" if settings.kubeconfig else "in-cluster"
+        where = f"{kubeconfig_flag}={settings.kubeconfig}" if settings.kubeconfig else "in-cluster"
         raise ConfigError(
-            "--airglow.pod-lookup",
+            needing,
             0,
-            f"no Kubernetes credentials ({where}: {exc}); run the bridge in a pod with a service account, "
-            "or give --airglow.kubeconfig",
+            f"no Kubernetes credentials ({where}: {exc}); run in a pod with a service account, "
+            f"or give {kubeconfig_flag}",
         ) from None
     return client.CoreV1Api()
+
+
+def list_then_watch(
+    api,
+    namespace: str,
+    on_list: Callable[[list], None],
+    on_event: Callable[[str, object], None],
+    stop: threading.Event,
+    label_selector: str = "",
+) -> None:
+    """List the pods (of ``namespace``, or all), hand them to ``on_list``, then each change to ``on_event``
+    (``ADDED``, ``MODIFIED``, ``DELETED``) until ``stop``; after any API failure, wait and list again."""
+    from kubernetes import watch
+
+    function, args = (
+        (api.list_namespaced_pod, (namespace,)) if namespace else (api.list_pod_for_all_namespaces, ())
+    )
+    while not stop.is_set():
+        try:
+            pods = function(*args, label_selector=label_selector)
+            on_list(pods.items)
+            stream = watch.Watch().stream(
+                function,
+                *args,
+                label_selector=label_selector,
+                resource_version=pods.metadata.resource_version,
+                timeout_seconds=_WATCH_SECONDS,
+            )
+            for event in stream:
+                if stop.is_set():
+                    return
+                on_event(event["type"], event["object"])
+        except Exception as exc:  # any API failure: keep what is known, retry later
+            log.warning("pod watch failed, retrying in %.0fs: %s", _RETRY_SECONDS, exc)
+            stop.wait(_RETRY_SECONDS)
 
 
 class PodDirectory:
@@ -75,33 +115,12 @@ class PodDirectory:
     def close(self) -> None:
         self._stop.set()
 
-    def _list_function(self):
-        if self._settings.namespace:
-            return self._api.list_namespaced_pod, (self._settings.namespace,)
-        return self._api.list_pod_for_all_namespaces, ()
-
     def _run(self) -> None:
-        from kubernetes import watch
+        list_then_watch(self._api, self._settings.namespace, self._replace, self._apply, self._stop)
 
-        function, args = self._list_function()
-        while not self._stop.is_set():
-            try:
-                pods = function(*args)
-                self._by_ip = dict(filter(None, (self._entry(pod) for pod in pods.items)))
-                self.synced.set()
-                stream = watch.Watch().stream(
-                    function,
-                    *args,
-                    resource_version=pods.metadata.resource_version,
-                    timeout_seconds=_WATCH_SECONDS,
-                )
-                for event in stream:
-                    if self._stop.is_set():
-                        return
-                    self._apply(event["type"], event["object"])
-            except Exception as exc:  # any API failure: keep the cache, retry later
-                log.warning("pod watch failed, retrying in %.0fs: %s", _RETRY_SECONDS, exc)
-                self._stop.wait(_RETRY_SECONDS)
+    def _replace(self, pods: list) -> None:
+        self._by_ip = dict(filter(None, (self._entry(pod) for pod in pods)))
+        self.synced.set()
 
     def _entry(self, pod) -> tuple[str, tuple[str, str]] | None:
         ip = pod.status.pod_ip if pod.status else None

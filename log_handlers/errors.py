@@ -36,12 +36,39 @@ class UnsafeLogPath(LogHandlerError):
 
 
 class StoreError(LogHandlerError):
-    """The object store failed an operation; ``location`` never contains credentials."""
+    """The object store failed an operation; ``location`` never contains credentials.
+
+    ``configuration`` (permanent): the store answered that the bucket is missing or the credentials are
+    refused or lack a permission; retrying cannot help until someone changes the settings. Anything else
+    (unreachable, throttled, 5xx) is transient."""
 
     def __init__(self, operation: str, location: str, cause: BaseException) -> None:
-        super().__init__(f"{operation} {location} failed: {type(cause).__name__}: {redact(str(cause))}")
+        super().__init__(f"{operation} {location} failed: {_cause_text(cause)}")
         self.operation = operation
         self.location = location
+        self.configuration = is_permanent(cause)
+        self.missing = isinstance(cause, FileNotFoundError)  # for a read: the object is gone
+
+
+def is_permanent(cause: BaseException) -> bool:
+    """Whether a store's answer means the configuration is wrong (fsspec maps missing buckets to
+    FileNotFoundError and refusals to PermissionError; Azure's and Google's clients carry an HTTP status)."""
+    return isinstance(cause, FileNotFoundError) or is_refusal(cause) or _status(cause) == 404
+
+
+def is_refusal(cause: BaseException) -> bool:
+    """Whether the store refused the credentials or the permission (it is there, and answered)."""
+    return isinstance(cause, PermissionError) or _status(cause) in (401, 403)
+
+
+def _status(cause: BaseException) -> object:
+    return getattr(cause, "status_code", None) or getattr(cause, "code", None)
+
+
+def _cause_text(cause: BaseException) -> str:
+    """The cause in one line: Azure's errors carry the whole response (request id, XML body) after it."""
+    text = redact(str(cause)).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0] if text else ''}"
 
 
 def exit_code(error: LogHandlerError) -> ExitCode:

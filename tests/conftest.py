@@ -18,7 +18,7 @@ from support.es_server import EsServer, running_es
 from support.prometheus import PrometheusServer, start_prometheus
 
 SERVER_FIXTURES = frozenset({"bridge_factory", "prometheus_factory", "es"})
-AIRFLOW_FIXTURES = frozenset({"airflow_bin", "airflow2_bin"})
+AIRFLOW_FIXTURES = frozenset({"airflow_bin", "airflow2_bin", "stock_handlers_bin"})
 # Object-store tests parametrized by store: these start moto, fake-gcs-server or Azurite.
 SERVER_STORES = frozenset({"s3", "gcs", "azure"})
 
@@ -77,17 +77,27 @@ def es() -> Iterator[EsServer]:
 def airflow_bin(tmp_path_factory) -> Path:
     """Real Airflow 3.3.2 with this checkout of Airglow, installed once for every test that needs it
     (``AIRGLOW_TEST_AIRFLOW_VENV=DIR`` keeps and reuses it)."""
-    from support.airflow_deployment import AIRFLOW, airflow_venv
+    from support.airflow_deployment import AIRFLOW, airflow_venv, with_airglow
 
-    return airflow_venv(
-        AIRFLOW, "AIRGLOW_TEST_AIRFLOW_VENV", tmp_path_factory.mktemp("airflow-venv") / "venv"
-    )
+    fresh = tmp_path_factory.mktemp("airflow-venv") / "venv"
+    return airflow_venv("AIRGLOW_TEST_AIRFLOW_VENV", fresh, with_airglow(AIRFLOW))
+
+
+@pytest.fixture(scope="session")
+def stock_handlers_bin(tmp_path_factory) -> Path:
+    """Real Airflow 3.3.2 with its Amazon, Google and Azure providers and without Airglow: Airflow's own
+    remote-log handlers (``AIRGLOW_TEST_PROVIDERS_VENV=DIR`` keeps and reuses it)."""
+    from support.airflow_deployment import STOCK_HANDLERS, airflow_venv
+
+    fresh = tmp_path_factory.mktemp("providers-venv") / "venv"
+    return airflow_venv("AIRGLOW_TEST_PROVIDERS_VENV", fresh, *STOCK_HANDLERS)
 
 
 @pytest.fixture(scope="session")
 def airflow2_bin(tmp_path_factory) -> Path:
     """Real Airflow 2.11.2 with this checkout of Airglow, installed once for every test that needs it
     (``AIRGLOW_TEST_AIRFLOW2_VENV=DIR`` keeps and reuses it)."""
-    from support.airflow_deployment import AIRFLOW2, airflow_venv
+    from support.airflow_deployment import AIRFLOW2, airflow_venv, with_airglow
 
-    return airflow_venv(AIRFLOW2, "AIRGLOW_TEST_AIRFLOW2_VENV", tmp_path_factory.mktemp("airflow2") / "venv")
+    fresh = tmp_path_factory.mktemp("airflow2") / "venv"
+    return airflow_venv("AIRGLOW_TEST_AIRFLOW2_VENV", fresh, with_airglow(AIRFLOW2))

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from support import k8s_api_stub as k8s
 from support.common import ROOT, free_port
 
 from airglow.bridge.commandline import ExitCode
@@ -198,6 +199,34 @@ MISTAKES = {
     "demo with no deployments": Mistake(
         "airglow-demo", lambda f, p: ["--deployments=0"], ExitCode.USAGE, "--deployments must be at least 1"
     ),
+    "pod ends without a store": Mistake(
+        "airglow-pod-ends", lambda f, p: ["--namespace=airflow"], ExitCode.USAGE, "--remote-base is required"
+    ),
+    "pod ends without Kubernetes credentials": Mistake(
+        "airglow-pod-ends",
+        lambda f, p: ["--remote-base", f.as_uri()],
+        ExitCode.USAGE,
+        "no Kubernetes credentials (in-cluster",
+    ),
+    "pod ends without the kubernetes extra": Mistake(
+        "airglow-pod-ends",
+        lambda f, p: ["--remote-base", f.as_uri()],
+        ExitCode.USAGE,
+        "pip install 'airglow[kubernetes]'",
+        {"PYTHONPATH": "{shadow}"},
+    ),
+    "pod ends with a missing bucket": Mistake(
+        "airglow-pod-ends",
+        lambda f, p: [
+            "--remote-base",
+            "s3://no-such-bucket/logs",
+            "--storage-option",
+            f"endpoint_url=http://127.0.0.1:{free_port()}",
+            f"--kubeconfig={_kubeconfig(f, p)}",
+        ],
+        ExitCode.UNAVAILABLE,
+        "no-such-bucket",
+    ),
     "demo previews without a browser": Mistake(
         "airglow-demo",
         lambda f, p: [f"--previews={f}"],
@@ -206,6 +235,13 @@ MISTAKES = {
         {"PATH": "{empty}"},
     ),
 }
+
+
+def _kubeconfig(folder: Path, port: int) -> Path:
+    """A kubeconfig for a cluster at ``port`` (nothing is asked of it before the store is found)."""
+    path = folder / "kubeconfig"
+    path.write_text(k8s.kubeconfig(port))
+    return path
 
 
 @contextmanager

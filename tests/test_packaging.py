@@ -133,6 +133,7 @@ def test_the_release_artifacts_build_check_and_every_console_script_runs_from_th
         "airglow-demo": ["--help"],
         "airglow-logs": ["--remote-base", work.as_uri(), "--path", "none.log"],
         "airglow-es-logs": ["install-template", "--print"],
+        "airglow-pod-ends": ["--help"],
     }
     assert set(smoke) == set(scripts["console_scripts"]), "every console script has a smoke test"
     outputs = {}
@@ -153,3 +154,4 @@ def test_the_release_artifacts_build_check_and_every_console_script_runs_from_th
     assert outputs["airglow-demo"][0] == 0 and "--previews" in outputs["airglow-demo"][1]
     assert outputs["airglow-logs"] == (1, "airglow-logs: no log at none.log\n")  # ran, and found nothing
     assert outputs["airglow-es-logs"][0] == 0 and '"index_patterns"' in outputs["airglow-es-logs"][1]
+    assert outputs["airglow-pod-ends"][0] == 0 and "--namespace" in outputs["airglow-pod-ends"][1]

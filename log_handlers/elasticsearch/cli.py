@@ -1,4 +1,5 @@
-"""``airglow-es-logs``: install the index template, or print a task's log straight from Elasticsearch."""
+"""``airglow-es-logs``: install the index template, print a task's log straight from Elasticsearch, or check
+that a configuration works before rolling it out."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from airglow.bridge.commandline import CommandParser, ExitCode, fail
+from airglow.bridge.commandline import CommandParser, ExitCode, fail, shared_default
+from airglow.log_handlers.elasticsearch.check import run_check
 from airglow.log_handlers.elasticsearch.client import es_client
 from airglow.log_handlers.elasticsearch.index_template import TEMPLATE_NAME, index_template, install
 from airglow.log_handlers.elasticsearch.settings import DEFAULT_TARGET, EsLogSettings
 from airglow.log_handlers.errors import LogConfigError, LogHandlerError, exit_code
 from airglow.log_handlers.try_identity import TryIdentity, render_log_id
+from airglow.log_handlers.try_options import add_try_options
 
 PROG = "airglow-es-logs"
 # Secrets come from the environment only: a command line is visible to every user of the machine.
@@ -22,12 +25,11 @@ API_KEY_VARIABLE = "AIRGLOW_ES_API_KEY"
 USER_VARIABLE, PASSWORD_VARIABLE = "AIRGLOW_ES_USER", "AIRGLOW_ES_PASSWORD"
 
 
-def _endpoint_options(parser: argparse.ArgumentParser, on_subcommand: bool) -> None:
-    """Where Elasticsearch is and how to reach it, accepted before or after the subcommand. On a subcommand
-    they default to nothing, so that a value given before the subcommand is kept."""
+def endpoint_options(parser: argparse.ArgumentParser, on_subcommand: bool = False) -> None:
+    """Where Elasticsearch is and how to reach it, accepted before or after the subcommand."""
 
     def default(value: Any) -> Any:
-        return argparse.SUPPRESS if on_subcommand else value
+        return shared_default(value, on_subcommand)
 
     endpoint = parser.add_argument_group("Elasticsearch (before or after the subcommand)")
     endpoint.add_argument(
@@ -64,22 +66,23 @@ def _endpoint_options(parser: argparse.ArgumentParser, on_subcommand: bool) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog=PROG, description=__doc__)
-    _endpoint_options(parser, on_subcommand=False)
+    endpoint_options(parser, on_subcommand=False)
     commands = parser.add_subparsers(dest="command", required=True)
     template = commands.add_parser("install-template", help="create or update the index template")
-    _endpoint_options(template, on_subcommand=True)
+    endpoint_options(template, on_subcommand=True)
     template.add_argument("--name", default=TEMPLATE_NAME)
     template.add_argument("--data-stream", action="store_true", help="write to a data stream")
     template.add_argument("--print", action="store_true", help="print the template instead of installing it")
     read = commands.add_parser("read", help="print a task try's log in order (the latest try by default)")
-    _endpoint_options(read, on_subcommand=True)
+    endpoint_options(read, on_subcommand=True)
     read.add_argument("--log-id", help="the exact log_id; or give --dag, --task and --run")
-    read.add_argument("--dag", dest="dag_id", help="dag id")
-    read.add_argument("--task", dest="task_id", help="task id")
-    read.add_argument("--run", dest="run_id", help="dag run id")
-    read.add_argument("--try", dest="try_number", type=int, help="try number (default: the latest)")
-    read.add_argument("--map-index", type=int, default=-1, help="map index of a mapped task")
+    add_try_options(read)
     read.add_argument("--index-patterns", help="comma-separated patterns to read (default: target index*)")
+    check = commands.add_parser(
+        "check", help="try the cluster, the credentials, the template, and a write, read and delete"
+    )
+    endpoint_options(check, on_subcommand=True)
+    check.add_argument("--name", default=TEMPLATE_NAME, help="the index template to look for")
     return parser
 
 
@@ -89,15 +92,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     if args.command == "read" and not args.log_id and not (args.dag_id and args.task_id and args.run_id):
         parser.error("give --log-id, or --dag, --task and --run")
     try:
-        settings = EsLogSettings.build(**_options(args))
+        settings = EsLogSettings.build(**settings_options(args))
         if args.command == "install-template":
             return _template(args, settings, out)
+        if args.command == "check":
+            return run_check(settings, es_client(settings), out, args.name)
         return _read(args, settings, out)
     except LogHandlerError as err:
         return fail(PROG, str(err), exit_code(err))
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
+def settings_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The EsLogSettings options the endpoint options give."""
     client: dict[str, Any] = {"verify_certs": args.verify_certs}
     if args.ca_certs:
         client["ca_certs"] = args.ca_certs

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from airglow.log_handlers.elasticsearch.settings import EsLogSettings
-from airglow.log_handlers.errors import LogConfigError, LogHandlerError
+from airglow.log_handlers.errors import LogConfigError, LogHandlerError, is_permanent
 from airglow.log_handlers.redact import redact
 
 log = logging.getLogger(__name__)
@@ -21,8 +21,8 @@ class EsError(LogHandlerError):
     def __init__(self, operation: str, cause: BaseException) -> None:
         super().__init__(f"{self.summary.format(operation=operation)}: {_describe(cause)}")
         self.operation = operation
-        # Refused credentials or permissions: the settings are at fault.
-        self.configuration = getattr(cause, "status_code", None) in (401, 403)
+        # Refused credentials or permissions, or a missing template or index: the settings are at fault.
+        self.configuration = is_permanent(cause)
 
 
 class EsUnreachable(EsError):

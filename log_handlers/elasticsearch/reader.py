@@ -117,8 +117,16 @@ class EsLogReader:
         return int(hits[0]["_source"]["try_number"]) if hits else None
 
     def highest_offset(self, log_id: str) -> int:
-        page = self._page(log_id, None, None, 1, order="desc")
-        return int(page[0]["_source"][self.settings.offset_field]) if page else 0
+        tail = self.tail(log_id, 1)
+        return tail[0].offset if tail else 0
+
+    def tail(self, log_id: str, count: int) -> list[LogLine]:
+        """The last ``count`` documents of ``log_id``, the last first."""
+        offset_field = self.settings.offset_field
+        return [
+            LogLine(int(hit["_source"][offset_field]), hit["_source"])
+            for hit in self._page(log_id, None, None, count, order="desc")
+        ]
 
     def is_end(self, line: LogLine) -> bool:
         """Airglow's end mark, or the mark Airflow's own handler writes (the bare ``end_of_log_mark``)."""

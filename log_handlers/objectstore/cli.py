@@ -1,4 +1,5 @@
-"""``airglow-logs``: print or follow a task's remote log straight from the store, without the Airflow UI."""
+"""``airglow-logs``: print or follow a task's remote log straight from the store, without the Airflow UI
+(``read``, the default), or check that a store configuration works before rolling it out (``check``)."""
 
 from __future__ import annotations
 
@@ -10,68 +11,100 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from airglow.bridge.commandline import CommandParser, ExitCode, fail
+from airglow.bridge.commandline import CommandParser, ExitCode, fail, shared_default
 from airglow.log_handlers.errors import LogHandlerError, exit_code
-from airglow.log_handlers.objectstore.keys import log_key
-from airglow.log_handlers.objectstore.reader import RemoteLogFile, RemoteLogReader
+from airglow.log_handlers.objectstore.check import run_check
+from airglow.log_handlers.objectstore.keys import airflow_key, log_key
+from airglow.log_handlers.objectstore.reader import RemoteLogReader
 from airglow.log_handlers.objectstore.settings import ObjectStoreLogSettings
 from airglow.log_handlers.objectstore.store import ObjectStore
 from airglow.log_handlers.try_identity import TryIdentity, render_log_path
+from airglow.log_handlers.try_options import add_try_options
 
+PROG = "airglow-logs"
+COMMANDS = ("read", "check")
 _ATTEMPT = re.compile(r"^attempt=(\d+)\.log$")
+# Options of the command itself that take a value: how the default subcommand is found (see _with_command).
+_VALUE_OPTIONS = ("--remote-base", "--storage-option")
+
+
+def _store_options(parser: argparse.ArgumentParser, on_subcommand: bool) -> None:
+    """Where the logs are and how to reach them, accepted before or after the subcommand."""
+    store = parser.add_argument_group("store (before or after the subcommand)")
+    store.add_argument(
+        "--remote-base",
+        default=shared_default(os.environ.get("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"), on_subcommand),
+        help="base URL of the logs (default: $AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER)",
+    )
+    store.add_argument(
+        "--storage-option",
+        action="append",
+        default=shared_default([], on_subcommand),
+        metavar="KEY=VALUE",
+        help="an fsspec storage option (repeatable), e.g. token=anon; prefer the environment for secrets",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(
-        prog="airglow-logs",
-        description="Print a task's log from remote storage (s3://, gs://, abfs://, file://, …). "
-        "Credentials come from the environment, as for the task pods.",
+        prog=PROG,
+        description="Print a task's log from remote storage (s3://, gs://, abfs://, file://, …), or check a "
+        "store. Credentials come from the environment, as for the task pods.",
+        epilog="Without a subcommand, read: airglow-logs --dag D --task T --run R",
     )
-    parser.add_argument(
-        "--remote-base",
-        default=os.environ.get("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"),
-        help="base URL of the logs (default: $AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER)",
+    _store_options(parser, on_subcommand=False)
+    commands = parser.add_subparsers(dest="command", required=True)
+    read = commands.add_parser("read", help="print a task try's log (the latest try by default)")
+    _store_options(read, on_subcommand=True)
+    add_try_options(read)
+    read.add_argument("--path", help="log path relative to the base, instead of --dag/--task/--run")
+    read.add_argument("--follow", "-f", action="store_true", help="keep printing until the log is complete")
+    read.add_argument("--poll", type=float, default=2.0, help="seconds between looks with --follow")
+    check = commands.add_parser(
+        "check", help="try the credentials, the bucket, and a write, read and delete of a probe object"
     )
-    parser.add_argument("--dag", dest="dag_id", help="dag id")
-    parser.add_argument("--task", dest="task_id", help="task id")
-    parser.add_argument("--run", dest="run_id", help="dag run id")
-    parser.add_argument("--try", dest="try_number", type=int, help="try number (default: the latest)")
-    parser.add_argument("--map-index", type=int, default=-1, help="map index of a mapped task")
-    parser.add_argument("--path", help="log path relative to the base, instead of --dag/--task/--run")
-    parser.add_argument(
-        "--storage-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an fsspec storage option (repeatable), e.g. token=anon; prefer the environment for secrets",
-    )
-    parser.add_argument("--follow", "-f", action="store_true", help="keep printing until the log is complete")
-    parser.add_argument("--poll", type=float, default=2.0, help="seconds between looks with --follow")
+    _store_options(check, on_subcommand=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_with_command(list(sys.argv[1:] if argv is None else argv)))
     if not args.remote_base:
         parser.error("--remote-base is required (or set AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER)")
-    if not args.path and not (args.dag_id and args.task_id and args.run_id):
+    if args.command == "read" and not args.path and not (args.dag_id and args.task_id and args.run_id):
         parser.error("give --path, or --dag, --task and --run")
     try:
         settings = ObjectStoreLogSettings.build(
-            args.remote_base, ".", storage_options=_storage_options(parser, args.storage_option)
+            args.remote_base, ".", storage_options=storage_options(parser, args.storage_option)
         )
         store = ObjectStore(settings.remote_base, settings.storage_options)
+        if args.command == "check":
+            return run_check(store, out)
         relative_path = args.path or _task_path(store, args)
-        reader = RemoteLogReader(store)
-        return _print_log(reader, relative_path, args.follow, args.poll, out)
+        return _print_log(store, relative_path, args.follow, args.poll, out)
     except LogHandlerError as err:
-        return fail("airglow-logs", str(err), exit_code(err))
+        return fail(PROG, str(err), exit_code(err))
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
 
 
-def _storage_options(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, str]:
+def _with_command(argv: list[str]) -> list[str]:
+    """``argv`` with ``read`` in front when it names no subcommand (``airglow-logs --dag D …`` reads):
+    the first word that is neither a store option nor its value decides."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUE_OPTIONS:
+            next(words, None)
+        elif word in ("-h", "--help") or any(word.startswith(option + "=") for option in _VALUE_OPTIONS):
+            continue
+        else:
+            return argv if word in COMMANDS else ["read", *argv]
+    return argv if any(word in ("-h", "--help") for word in argv) else ["read", *argv]
+
+
+def storage_options(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, str]:
+    """The ``--storage-option KEY=VALUE`` pairs as fsspec options; a malformed pair is a usage error."""
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -91,45 +124,44 @@ def _try(args: argparse.Namespace, try_number: int) -> TryIdentity:
 
 
 def _latest_try(store: ObjectStore, args: argparse.Namespace) -> int | None:
-    """The highest try with a shipped log, found from the task's folder."""
+    """The highest try with a log in the task's folder, in Airglow's layout or in Airflow's."""
     probe = render_log_path(_try(args, 1))
-    folder = log_key(probe).rpartition("/")[0]
+    folders = {log_key(probe).rpartition("/")[0], (airflow_key(probe) or "").rpartition("/")[0]}
     tries = {
         int(match.group(1))
+        for folder in folders
+        if folder
         for key in store.list_keys(folder)
         if (match := _ATTEMPT.match(key[len(folder) + 1 :].split("/", 1)[0]))
     }
     return max(tries, default=None)
 
 
-def _print_log(reader: RemoteLogReader, relative_path: str, follow: bool, poll: float, out: TextIO) -> int:
-    printed: set[str] = set()
+def _print_log(store: ObjectStore, relative_path: str, follow: bool, poll: float, out: TextIO) -> int:
+    """Print each log file once; with ``follow``, what each file grew by since the last look (byte counts
+    hold across a consolidation: the whole object holds the same bytes in the same order)."""
+    reader = RemoteLogReader(store)
+    printed: dict[str, int] = {}
     current: str | None = None
     while True:
         files = reader.files(relative_path)
         for log_file in files:
-            current = _print_new_chunks(reader, log_file, printed, current, out)
+            done = printed.get(log_file.name, 0)
+            if log_file.size <= done:
+                continue
+            if current is not None and current != log_file.name:
+                out.write(f"==> {log_file.name} <==\n")
+            for line in reader.lines(log_file, skip=done):
+                out.write(line + "\n")
+            printed[log_file.name], current = log_file.size, log_file.name
         out.flush()
         if not follow or (files and all(f.complete for f in files)):
             break
         time.sleep(poll)
     if not files:
-        return fail("airglow-logs", f"no log at {relative_path}", ExitCode.NOT_FOUND)
+        store.require_bucket()
+        return fail(PROG, f"no log at {relative_path}", ExitCode.NOT_FOUND)
     return ExitCode.OK
-
-
-def _print_new_chunks(
-    reader: RemoteLogReader, log_file: RemoteLogFile, printed: set[str], current: str | None, out: TextIO
-) -> str | None:
-    new = [chunk for chunk in log_file.chunks if chunk.key not in printed]
-    if not new:
-        return current
-    if current is not None and current != log_file.name:
-        out.write(f"==> {log_file.name} <==\n")
-    for line in reader.lines(new):
-        out.write(line + "\n")
-    printed.update(chunk.key for chunk in new)
-    return log_file.name
 
 
 if __name__ == "__main__":

@@ -9,9 +9,15 @@ Layout under ``<remote base URL>/<encoded relative path>/``::
 
     <segment>/<start>-<end>.chunk   bytes [start, end) of the local file, whole lines only
     <segment>/complete              the writer shipped everything and closed the segment
+    <segment>/consolidated.<size>   the segment's bytes are in the whole object (below) once that object
+                                    holds ``size`` bytes; its chunks may then go
 
 A *segment* is one writer's run over the file (a deferred task resumes as a new segment); segments are
 numbered in the order they start, chunks are ordered by their offsets.
+
+When a segment closes, the whole log is also written as one object at ``<remote base URL>/<relative path>``
+(the *Airflow key*: the path Airflow's own S3, GCS and WASB handlers use, unencoded), and its chunks are
+removed. The Airflow key is only used when the raw path is as safe as the encoded one.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _CHUNK_NAME = re.compile(r"^(\d{16})-(\d{16})\.chunk$")
 _SEGMENT_NAME = re.compile(r"^\d{6}$")
 COMPLETE_MARKER = "complete"
+_CONSOLIDATED_NAME = re.compile(r"^consolidated\.(\d{16})$")
 MAX_RELATIVE_PATH = 1024
 
 
@@ -55,6 +62,16 @@ def log_key(relative_path: str) -> str:
     return key
 
 
+def airflow_key(relative_path: str) -> str | None:
+    """The key Airflow's stock handlers use for ``relative_path`` (the path itself), or None when a raw
+    component could be read as a traversal or a control sequence (the log then keeps only its chunks)."""
+    log_key(relative_path)  # the same length and NUL checks
+    components = relative_path.split("/")
+    if any(not c or c in (".", "..") or not c.isprintable() or "\\" in c for c in components):
+        return None
+    return relative_path
+
+
 def segment_name(index: int) -> str:
     return f"{index:06d}"
 
@@ -75,6 +92,20 @@ class ChunkRef:
     start: int
     end: int
     key: str
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+def consolidated_name(whole_size: int) -> str:
+    return f"consolidated.{whole_size:016d}"
+
+
+def parse_consolidated(name: str) -> int | None:
+    """The whole-object size a ``consolidated`` marker names, or None for other names."""
+    match = _CONSOLIDATED_NAME.match(name)
+    return int(match.group(1)) if match else None
 
 
 def parse_chunk(segment: str, name: str, key: str) -> ChunkRef | None:

@@ -14,6 +14,8 @@ from airglow.log_handlers.redact import redact
 
 AIRGLOW_SCHEME_PREFIX = "airglow+"
 SUPPORTED_PROTOCOLS = ("s3", "gs", "gcs", "abfs", "abfss", "az", "file", "memory")
+# Stores with a stock Airflow handler (S3, GCS, WASB): there a finished log is also written in Airflow's layout.
+AIRFLOW_LAYOUT_PROTOCOLS = ("s3", "gs", "gcs", "abfs", "abfss", "az")
 _POLICY_FIELDS = {f.name for f in fields(ShippingPolicy)}
 
 
@@ -23,6 +25,9 @@ class ObjectStoreLogSettings:
 
     ``remote_base`` is an fsspec URL; ``airglow+s3://…`` (the form Airflow's provider dispatch routes to
     Airglow) is accepted and means ``s3://…``. ``storage_options`` are passed to fsspec and never logged.
+    ``airflow_layout``: when a try's log is complete, write it whole where Airflow's own handler reads it
+    (object stores only: a file system cannot hold a file and a folder of one name); ``keep_chunks``: keep
+    the chunks after that.
     """
 
     remote_base: str
@@ -31,6 +36,8 @@ class ObjectStoreLogSettings:
     delete_local_copy: bool = False
     conn_id: str | None = None
     storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    airflow_layout: bool = True
+    keep_chunks: bool = False
 
     @classmethod
     def build(
@@ -41,6 +48,8 @@ class ObjectStoreLogSettings:
         delete_local_copy: bool = False,
         conn_id: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        airflow_layout: Any = True,
+        keep_chunks: Any = False,
         **shipping: Any,
     ) -> ObjectStoreLogSettings:
         return cls(
@@ -50,11 +59,29 @@ class ObjectStoreLogSettings:
             delete_local_copy=bool(delete_local_copy),
             conn_id=conn_id or None,
             storage_options=dict(storage_options or {}),
+            airflow_layout=_flag("airflow_layout", airflow_layout),
+            keep_chunks=_flag("keep_chunks", keep_chunks),
         )
 
     @property
     def protocol(self) -> str:
         return self.remote_base.split("://", 1)[0]
+
+    @property
+    def writes_airflow_layout(self) -> bool:
+        return self.airflow_layout and self.protocol in AIRFLOW_LAYOUT_PROTOCOLS
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A yes/no option as JSON (``true``) or as Airflow's config strings (``"True"``) give it."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise LogConfigError("remote_task_handler_kwargs", f"{name} must be true or false, got {value!r}")
 
 
 def _remote_base(url: str) -> str:

@@ -74,6 +74,7 @@ class LogShipper:
         self._segment: str | None = None
         self._pending: _Range | None = None
         self._failures = 0
+        self._permanent: StoreError | None = None
         self._retry_at = 0.0
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -96,26 +97,31 @@ class LogShipper:
     def close(self) -> bool:
         """Ship the rest (a last line without newline included) and mark the segment complete.
 
-        Retries with backoff for at most ``final_timeout``; never raises. True when the remote log is
-        complete, False when the store stayed unreachable (the local file must then be kept).
+        Retries a transient failure with backoff for at most ``final_timeout``, a permanent one (no bucket,
+        access denied) not at all; never raises. True when the remote log is complete, False when it is not
+        (the local file must then be kept).
         """
         self._stopped.set()
         if self._thread is not None:
             self._thread.join()
         with self._lock:
-            if retry_until(
-                lambda: self._attempt(final=True) and self._mark_complete(),
-                self._policy.final_timeout,
-                self._policy.backoff,
-                self._clock,
+            if (
+                retry_until(
+                    lambda: self._attempt(final=True) or self._permanent is not None,
+                    self._policy.final_timeout,
+                    self._policy.backoff,
+                    self._clock,
+                )
+                and self._permanent is None
             ):
                 return True
-        log.warning(
-            "remote log %s incomplete after %.0fs of retries; the local log %s is kept",
-            self._store.location(self._key),
-            self._policy.final_timeout,
-            self._path,
-        )
+        if self._permanent is None:
+            log.warning(
+                "remote log %s incomplete after %.0fs of retries; the local log %s is kept",
+                self._store.location(self._key),
+                self._policy.final_timeout,
+                self._path,
+            )
         return False
 
     def _run(self) -> None:
@@ -126,16 +132,41 @@ class LogShipper:
                 log.exception("remote log shipping of %s failed unexpectedly; retrying", self._path)
 
     def _attempt(self, final: bool) -> bool:
+        """Ship what is there (and at ``final``, mark the segment complete); False after a failure."""
         try:
             while self._next_range(final) is not None:
                 self._ship_pending()
-        except (StoreError, OSError) as err:
+            if final:
+                self._mark_complete()
+        except StoreError as err:
+            self._failed(err)
+            return False
+        except OSError as err:
+            log.warning("remote log shipping of %s failed, will retry: %s", self._path, err)
             self._failures += 1
             self._retry_at = self._clock() + self._policy.backoff(self._failures)
-            log.warning("remote log shipping failed (attempt %d), will retry: %s", self._failures, err)
             return False
-        self._failures = 0
+        self._failures, self._permanent = 0, None
         return True
+
+    def _failed(self, err: StoreError) -> None:
+        """A transient failure is retried with backoff and logged each time; a permanent one is logged once
+        (until it changes), and retried only at the slowest pace in case someone fixes the store."""
+        self._failures += 1
+        if err.configuration:
+            if self._permanent is None or str(self._permanent) != str(err):
+                log.error(
+                    "remote logging of %s cannot work as configured: %s. The local log is kept; not retrying "
+                    "before %.0fs. Check the settings with: airglow-logs check",
+                    self._path,
+                    err,
+                    self._policy.backoff_max,
+                )
+            self._permanent = err
+            self._retry_at = self._clock() + self._policy.backoff_max
+            return
+        self._retry_at = self._clock() + self._policy.backoff(self._failures)
+        log.warning("remote log shipping failed (attempt %d), will retry: %s", self._failures, err)
 
     def _next_range(self, final: bool) -> _Range | None:
         """The pinned range if one is in flight, else the next whole lines of the file, else None."""
@@ -168,17 +199,11 @@ class LogShipper:
         self._segment = segment_name(max(numbers, default=-1) + 1)
         return self._segment
 
-    def _mark_complete(self) -> bool:
+    def _mark_complete(self) -> None:
         if self._segment is None:
-            return True
+            return
         marker = json.dumps({"end": self._offset, "closed_at": time.time()}).encode()
-        try:
-            self._store.put(f"{self._key}/{self._segment}/{COMPLETE_MARKER}", marker)
-        except StoreError as err:
-            self._failures += 1
-            log.warning("marking remote log complete failed, will retry: %s", err)
-            return False
-        return True
+        self._store.put(f"{self._key}/{self._segment}/{COMPLETE_MARKER}", marker)
 
     def _read(self, start: int, end: int) -> bytes:
         with open(self._path, "rb") as handle:

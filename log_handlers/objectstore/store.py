@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from airglow.log_handlers.errors import LogConfigError, StoreError
+from airglow.log_handlers.errors import LogConfigError, StoreError, is_refusal
 from airglow.log_handlers.redact import redact
 
 # Reads go 1 MiB at a time: the reader's memory stays flat whatever the log's size (bench/log_transfer.py).
@@ -57,24 +57,84 @@ class ObjectStore:
         except Exception as err:
             raise StoreError("put", self.location(key), err) from None
 
+    def put_stream(self, key: str, blocks: Iterable[bytes]) -> None:
+        """Write one object from ``blocks`` with constant memory (a multipart or resumable upload on object
+        stores: the object appears whole when the last block is written)."""
+        try:
+            with self._fs.open(self._path(key), "wb") as handle:
+                for block in blocks:
+                    handle.write(block)
+        except StoreError:
+            raise
+        except Exception as err:
+            raise StoreError("put", self.location(key), err) from None
+
+    def delete(self, keys: list[str]) -> None:
+        """Remove ``keys``; keys already gone are fine."""
+        if not keys:
+            return
+        try:
+            self._fs.rm([self._path(key) for key in keys])
+        except FileNotFoundError:
+            pass
+        except Exception as err:
+            raise StoreError("delete", self.location(keys[0]), err) from None
+
+    def require_bucket(self) -> None:
+        """A permanent ``StoreError`` when the bucket is missing (Azure lists a missing container as empty)."""
+        if not self.bucket_exists():
+            raise StoreError("find the bucket of", self.url, FileNotFoundError("no such bucket or container"))
+
+    def bucket_exists(self) -> bool:
+        """Whether the bucket (container) of the base URL exists; a local folder need not exist yet."""
+        if self._local:
+            return True
+        bucket = self._root.split("/", 1)[0]
+        try:
+            self._fs.invalidate_cache()
+            self._fs.info(bucket)  # not exists(): that answers False for an unreachable store too
+            return True
+        except FileNotFoundError:
+            return False
+        except Exception as err:
+            if is_refusal(err):
+                return True  # credentials scoped to the objects (a container SAS) may not look at the bucket
+            raise StoreError("look up the bucket of", self.url, err) from None
+
     def list_keys(self, key_prefix: str) -> list[str]:
         """Every object key under ``key_prefix`` (a folder), sorted; empty when there is none."""
+        return sorted(self.list_objects(key_prefix))
+
+    def list_objects(self, key_prefix: str) -> dict[str, int]:
+        """Every object under ``key_prefix`` (a folder) with its size. A missing bucket is a (permanent)
+        ``StoreError``, not an empty listing: the stores say so as FileNotFoundError."""
         path = self._path(key_prefix)
         try:
             self._fs.invalidate_cache()
-            found = self._fs.find(path, withdirs=False, detail=False)
-        except FileNotFoundError:
-            return []
+            found = self._fs.find(path, withdirs=False, detail=True)
+        except FileNotFoundError as err:
+            if self.bucket_exists():
+                return {}
+            raise StoreError("list", self.location(key_prefix), err) from None
         except Exception as err:
             raise StoreError("list", self.location(key_prefix), err) from None
         strip = len(self._root) + 1
-        return sorted(p[strip:] for p in found if p.startswith(self._root + "/") and not p.endswith(".tmp"))
+        return {
+            name[strip:]: int(info.get("size") or 0)
+            for name, info in found.items()
+            if name.startswith(self._root + "/")
+            and not name.endswith(".tmp")
+            and info.get("type") != "directory"
+        }
 
-    def iter_bytes(self, key: str, block_size: int = READ_BLOCK) -> Iterator[bytes]:
-        """The object's bytes, ``block_size`` at a time, so memory stays constant whatever its size."""
+    def iter_bytes(self, key: str, start: int = 0, block_size: int = READ_BLOCK) -> Iterator[bytes]:
+        """The object's bytes from ``start`` on, ``block_size`` at a time, so memory stays constant
+        whatever its size."""
         try:
             self._fs.invalidate_cache()
             with self._fs.open(self._path(key), "rb", block_size=block_size) as handle:
+                if start:
+                    handle.seek(start)
                 while block := handle.read(block_size):
                     yield block
         except Exception as err:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from airglow.log_handlers.errors import LogHandlerError, StoreError, UnsafeLogPath
+from airglow.log_handlers.objectstore.consolidate import consolidate
 from airglow.log_handlers.objectstore.credentials import (
     ConnectionLike,
     no_connections,
@@ -99,9 +101,39 @@ class ObjectStoreTaskLogs:
         except (LogHandlerError, OSError) as err:
             log.warning("remote log upload of %s failed; the local log is kept: %s", local_path, err)
             return False
+        if complete and self.settings.writes_airflow_layout:
+            self._consolidate(self.relative_path(local_path))
         if complete and self.settings.delete_local_copy:
             local_path.unlink(missing_ok=True)
         return complete
+
+    def append_line(self, relative_path: str, line: str) -> bool:
+        """Add ``line`` at the end of a log as a segment of its own, complete (a note from outside the task,
+        such as how its pod ended); retried like a task end. True when it is in the store."""
+        with tempfile.TemporaryDirectory(prefix="airglow-note-") as folder:
+            note = Path(folder) / "note.log"
+            note.write_text(line + "\n", encoding="utf-8")
+            shipped = LogShipper(self.store, log_key(relative_path), note, 0, self.settings.policy).close()
+        if shipped and self.settings.writes_airflow_layout:
+            self._consolidate(relative_path)
+        return shipped
+
+    def tail_contains(self, relative_path: str, text: str, tail_bytes: int) -> bool:
+        """Whether the last ``tail_bytes`` of the log hold ``text``."""
+        reader = RemoteLogReader(self.store)
+        name = log_key(relative_path).rpartition("/")[2]
+        own = [log_file for log_file in reader.files(relative_path) if log_file.name == name]
+        if not own:
+            return False
+        skip = max(0, own[0].size - tail_bytes)
+        return any(text in line for line in reader.lines(own[0], skip=skip))
+
+    def _consolidate(self, relative_path: str) -> None:
+        """Airflow's layout for the complete log; a failure only leaves it in chunks, where it is whole too."""
+        try:
+            consolidate(self.store, relative_path, self.settings.keep_chunks)
+        except LogHandlerError as err:
+            log.warning("the log %s stays in chunks (Airflow's layout not written): %s", relative_path, err)
 
     def relative_path(self, path: str | os.PathLike[str]) -> str:
         """``path`` relative to the base log folder; refuses paths outside it."""
@@ -117,7 +149,7 @@ class ObjectStoreTaskLogs:
         reader = RemoteLogReader(self.store)
         files = reader.files(relative_path)
         sources = [reader.location(f) + ("" if f.complete else " (still being written)") for f in files]
-        return sources, [_reporting_failures(reader.lines(f.chunks)) for f in files]
+        return sources, [_reporting_failures(reader.lines(f)) for f in files]
 
     def _shipper(self, local_path: Path, start_offset: int) -> LogShipper:
         key = log_key(self.relative_path(local_path))

@@ -490,3 +490,30 @@ def test_es_logs_command_speaks_tls_with_an_api_key_or_basic_auth(tmp_path, monk
         assert cli.main(["read", *ids, *tls, "--basic-auth"]) == 2
         assert "set $AIRGLOW_ES_PASSWORD" in capsys.readouterr().err
         assert password not in str(server.cluster.requests)  # secrets stay in headers, never in a URL
+
+
+def test_es_logs_check_finds_what_is_missing_and_leaves_nothing_behind(tmp_path, monkeypatch) -> None:
+    cert, key = _self_signed(tmp_path)
+    api_key = "Y2hlY2sta2V5"
+    monkeypatch.setenv("AIRGLOW_ES_API_KEY", api_key)
+    with running_es(refresh_interval=None, tls=(cert, key), credentials={f"ApiKey {api_key}"}) as server:
+        endpoint = ["--hosts", server.url, "--ca-certs", str(cert), "--target-index", "logs-airflow-task"]
+
+        def check(*extra: str) -> tuple[int, str]:
+            printed = io.StringIO()
+            return cli.main([*endpoint, *extra, "check"], out=printed), printed.getvalue()
+
+        code, report = check()
+        assert code == 2 and "reach the cluster: FAILED" in report and "credentials are refused" in report
+        code, report = check("--api-key")
+        assert code == 2 and "find the index template airglow-task-logs: FAILED" in report
+        assert "airglow-es-logs install-template" in report
+        assert cli.main([*endpoint, "--api-key", "install-template", "--data-stream"], out=io.StringIO()) == 0
+        code, report = check("--api-key")
+        assert code == 0 and report.count(": ok") == 5, report
+        stored = [s for index in server.cluster.indices.values() for s in [*index.visible, *index.pending]]
+        assert stored == [], "the probe document is deleted"
+    dead = f"http://127.0.0.1:{free_port()}"
+    printed = io.StringIO()
+    assert cli.main(["--hosts", dead, "check"], out=printed) == 3
+    assert "reach the cluster: FAILED" in printed.getvalue()

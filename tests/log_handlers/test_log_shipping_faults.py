@@ -33,9 +33,9 @@ def remote_lines(logs: ObjectStoreTaskLogs) -> list[str]:
     return [line for stream in streams for line in stream]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sigkill_loses_at_most_the_last_interval(seed: int, tmp_path: Path) -> None:
-    server = STARTERS["s3"](tmp_path)
+@pytest.mark.parametrize(("kind", "seed"), [("s3", 1), ("s3", 2), ("s3", 3), ("gcs", 1), ("azure", 1)])
+def test_sigkill_loses_at_most_the_last_interval(kind: str, seed: int, tmp_path: Path) -> None:
+    server = STARTERS[kind](tmp_path)
     try:
         url = server.bucket_url(unique_prefix())
         base = tmp_path / "local"

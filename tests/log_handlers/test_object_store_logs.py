@@ -28,6 +28,11 @@ ATTEMPT_1 = f"dag_id=etl/run_id={RUN_ID}/task_id=load/attempt=1.log"
 ATTEMPT_2 = ATTEMPT_1.replace("attempt=1", "attempt=2")
 
 
+def airflow_layout(target: Target) -> bool:
+    """Whether a finished log is written in Airflow's layout there (stores with a stock Airflow handler)."""
+    return target.kind in ("s3", "gcs", "azure")
+
+
 def task_logs(target: Target, base: Path, **shipping: Any) -> ObjectStoreTaskLogs:
     shipping.setdefault("interval", 0.2)
     settings = ObjectStoreLogSettings.build(
@@ -76,14 +81,18 @@ def test_ships_while_running_then_completes_in_order(target: Target, tmp_path: P
     sources, _ = logs.stream(ATTEMPT_1)
     assert sources[0].endswith("(still being written)")
     writer.join()
+    assert len(_files(logs, ATTEMPT_1)[0].chunks) > 1, "the log must leave in several chunks while written"
 
     assert logs.finish(path) is True
     sources, streams = logs.stream(ATTEMPT_1)
     assert [list(s) for s in streams] == [lines]
-    assert sources == [f"{target.url}/{_encoded(ATTEMPT_1)}"]
     files = _files(logs, ATTEMPT_1)
-    assert len(files[0].chunks) > 1, "the log must leave in several chunks while it is written"
     assert files[0].complete
+    if airflow_layout(target):
+        assert sources == [f"{target.url}/{ATTEMPT_1}"], "one object where Airflow's own handler reads"
+        assert files[0].chunks == (), "the chunks are removed once the log is whole"
+    else:
+        assert sources == [f"{target.url}/{_encoded(ATTEMPT_1)}"]
 
 
 def test_last_line_without_newline_is_shipped_at_task_end(target: Target, tmp_path: Path) -> None:
@@ -134,8 +143,11 @@ def test_deferred_task_resumes_as_a_new_segment_without_duplicates(target: Targe
     assert remote_lines(after, ATTEMPT_1) == [
         ["before deferral 1", "before deferral 2", "after resume 1", "after resume 2"]
     ]
-    segments = {chunk.segment for chunk in _files(after, ATTEMPT_1)[0].chunks}
-    assert segments == {"000000", "000001"}
+    (log_file,) = _files(after, ATTEMPT_1)
+    if airflow_layout(target):
+        assert log_file.whole is not None and log_file.chunks == ()
+    else:
+        assert {chunk.segment for chunk in log_file.chunks} == {"000000", "000001"}
 
 
 def test_resume_on_a_new_pod_starts_from_an_empty_file(target: Target, tmp_path: Path) -> None:
@@ -315,3 +327,165 @@ def _encoded(relative: str) -> str:
     from airglow.log_handlers.objectstore.keys import encode_relative_path
 
     return encode_relative_path(relative)
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
+def test_a_consolidation_cut_short_at_any_step_reads_every_line_once(
+    kind: str, servers, tmp_path: Path
+) -> None:
+    """Markers, then the whole object, then removal: a writer killed between any two steps leaves a log
+    that reads whole and once, and the next consolidation finishes the job."""
+    from airglow.log_handlers.errors import StoreError
+    from airglow.log_handlers.objectstore.consolidate import consolidate
+
+    target = make_target(kind, servers, tmp_path)
+    base = tmp_path / "local"
+    path = local_log(base, ATTEMPT_1)
+    logs = task_logs(target, base, airflow_layout=False)  # consolidated by hand below
+    logs.track(path)
+    append_lines(path, ["first segment"])
+    assert logs.finish(path)
+    store = logs.store
+
+    def killed_before_the_whole_object(key: str, blocks) -> None:
+        raise StoreError("put", key, ConnectionError("killed"))
+
+    real_put_stream = store.put_stream
+    store.put_stream = killed_before_the_whole_object  # type: ignore[method-assign]
+    with pytest.raises(StoreError):
+        consolidate(store, ATTEMPT_1)
+    assert remote_lines(logs, ATTEMPT_1) == [["first segment"]], "markers alone change nothing"
+    store.put_stream = real_put_stream  # type: ignore[method-assign]
+
+    consolidate(store, ATTEMPT_1, keep_chunks=True)  # as if killed before the removal
+    (log_file,) = _files(logs, ATTEMPT_1)
+    assert log_file.whole is not None and log_file.chunks, "whole object and chunks side by side"
+    assert remote_lines(logs, ATTEMPT_1) == [["first segment"]]
+
+    resumed = task_logs(target, base, airflow_layout=False)
+    resumed.track(path)
+    append_lines(path, ["second segment"])
+    assert resumed.finish(path)
+    assert remote_lines(logs, ATTEMPT_1) == [["first segment", "second segment"]]
+    consolidate(store, ATTEMPT_1)
+    (log_file,) = _files(logs, ATTEMPT_1)
+    assert log_file.objects == () and log_file.complete
+    assert remote_lines(logs, ATTEMPT_1) == [["first segment", "second segment"]]
+
+
+def read_only_azure(server: StorageServer) -> dict[str, str]:
+    """A connection string whose SAS may read and list the container, not write or delete."""
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+    from support.storage_servers import AZURITE_ACCOUNT, AZURITE_KEY
+
+    sas = generate_container_sas(
+        AZURITE_ACCOUNT,
+        "airglow-logs",
+        account_key=AZURITE_KEY,
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
+    endpoint = server.storage_options["connection_string"].split("BlobEndpoint=")[1].rstrip(";")
+    return {"AZURE_STORAGE_CONNECTION_STRING": f"BlobEndpoint={endpoint};SharedAccessSignature={sas}"}
+
+
+def wrong_key_azure(server: StorageServer) -> dict[str, str]:
+    from support.storage_servers import AZURITE_KEY
+
+    wrong = server.env["AZURE_STORAGE_CONNECTION_STRING"].replace(AZURITE_KEY, "A" * 86 + "==")
+    return {"AZURE_STORAGE_CONNECTION_STRING": wrong}
+
+
+CHECKS = {
+    # case: (store, bucket URL or None for the server's, environment change, exit code, what stdout says)
+    "good S3 bucket": ("s3", None, {}, 0, "delete it: ok"),
+    "good Azure container": ("azure", None, {}, 0, "delete it: ok"),
+    "missing S3 bucket": ("s3", "s3://no-such-bucket/logs", {}, 2, "list the base folder: FAILED"),
+    "missing Azure container": ("azure", "abfs://no-such-container/logs", {}, 2, "find the bucket: FAILED"),
+    "wrong Azure key": ("azure", None, wrong_key_azure, 2, "list the base folder: FAILED"),
+    "read-only Azure SAS": ("azure", None, read_only_azure, 2, "write a probe object: FAILED"),
+}
+
+
+@pytest.mark.parametrize("case", list(CHECKS))
+def test_airglow_logs_check_says_exactly_what_is_wrong(case: str, servers, tmp_path: Path) -> None:
+    kind, url, env_change, code, says = CHECKS[case]
+    server = servers(kind)
+    url = url or server.bucket_url(unique_prefix())
+    env = {**os.environ, **server.env, **(env_change(server) if callable(env_change) else env_change)}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "airglow.log_handlers.objectstore.cli", "check", "--remote-base", url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert (result.returncode, says in result.stdout) == (code, True), result.stdout + result.stderr
+    assert time.monotonic() - started < 30, "a permanent error is not retried"
+    assert "Traceback" not in result.stdout + result.stderr
+    if code:
+        assert "probably:" in result.stdout
+        assert AZURITE_SECRET_MARK not in result.stdout, "no credential in the report"
+    else:
+        assert "works for Airglow" in result.stdout
+
+
+AZURITE_SECRET_MARK = "AccountKey="
+
+
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+def test_a_task_end_against_a_missing_bucket_is_quick_and_says_so_once(
+    kind: str, servers, tmp_path: Path, caplog
+) -> None:
+    server = servers(kind)
+    missing = {"s3": "s3://no-such-bucket/logs", "azure": "abfs://no-such-container/logs"}[kind]
+    base = tmp_path / "local"
+    path = local_log(base, ATTEMPT_1)
+    logs = task_logs(Target(kind, missing, server.storage_options, server.env), base, interval=0.5)
+    logs.track(path)
+    append_lines(path, ["kept locally"])
+    time.sleep(1.0)  # the background shipper meets the missing bucket first
+    with caplog.at_level(logging.WARNING, logger="airglow.log_handlers"):
+        started = time.monotonic()
+        assert logs.finish(path) is False
+        took = time.monotonic() - started
+    assert took < 2, f"the task end took {took:.1f}s against a missing bucket"
+    assert path.read_text() == "kept locally\n"
+    errors = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(errors) == 1 and "airglow-logs check" in caplog.text, caplog.text
+
+
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+def test_airglow_logs_read_options_before_or_after_the_subcommand_and_exit_codes(
+    kind: str, servers, tmp_path: Path
+) -> None:
+    server = servers(kind)
+    target = make_target(kind, servers, tmp_path)
+    base = tmp_path / "local"
+    path = local_log(base, ATTEMPT_1)
+    append_lines(path, ["found"])
+    assert task_logs(target, base).finish(path)
+    env = {**os.environ, **server.env}
+    module = [sys.executable, "-m", "airglow.log_handlers.objectstore.cli"]
+    ids = ["--dag", "etl", "--task", "load", "--run", RUN_ID]
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*module, *argv], capture_output=True, text=True, env=env, timeout=120)
+
+    for argv in (
+        ["--remote-base", target.url, "read", *ids],
+        ["read", *ids, "--remote-base", target.url],
+        ["--remote-base", target.url, *ids],  # no subcommand: read
+    ):
+        found = run(*argv)
+        assert (found.returncode, found.stdout) == (0, "found\n"), found.stderr
+    missing_log = run("--remote-base", target.url, "read", "--dag", "etl", "--task", "other", "--run", RUN_ID)
+    assert missing_log.returncode == 1 and "no log at" in missing_log.stderr
+    missing_bucket = target.url.replace("airglow-logs", "no-such-bucket")
+    started = time.monotonic()
+    no_bucket = run("--remote-base", missing_bucket, *ids)
+    assert no_bucket.returncode == 2 and "no-such-bucket" in no_bucket.stderr, no_bucket.stderr
+    assert time.monotonic() - started < 30 and "Traceback" not in no_bucket.stderr

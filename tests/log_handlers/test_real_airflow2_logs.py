@@ -21,7 +21,9 @@ def test_airflow2_task_handler_ships_and_airflow_reads_back(airflow2_bin, tmp_pa
     try:
         remote_base = "s3://airglow-logs/airflow2"
         env = run_probe_dag(
-            airflow2_bin, tmp_path / "airflow", s3_logging_env(remote_base, s3.extra["endpoint"])
+            airflow2_bin,
+            tmp_path / "airflow",
+            s3_logging_env(remote_base, s3.extra["endpoint"], keep_chunks=True),
         )
 
         result = run_python(airflow2_bin, READ_BACK, env)

@@ -24,7 +24,8 @@ def test_task_log_survives_in_s3_and_airflow_reads_it_back(airflow_bin, tmp_path
     s3 = start_moto(tmp_path)
     try:
         remote_base = "s3://airglow-logs/airflow/logs"
-        logging_env = s3_logging_env(remote_base, s3.extra["endpoint"])
+        # Chunks kept after the log is written whole, to see how it left the pod (and that none is read twice).
+        logging_env = s3_logging_env(remote_base, s3.extra["endpoint"], keep_chunks=True)
         with running_airflow(airflow_bin, tmp_path / "airflow", {DAG_ID: DAG}, logging_env) as airflow:
             run_id = airflow.trigger(DAG_ID)
             assert airflow.wait_for_run(DAG_ID, run_id) == "success", (
@@ -51,6 +52,9 @@ def test_task_log_survives_in_s3_and_airflow_reads_it_back(airflow_bin, tmp_path
         assert ".trigger." in sources, "the trigger's log is read back too"
 
         task_log = reader.files(relative)[0]
+        assert task_log.whole is not None and task_log.parts == (task_log.whole,), (
+            "Airflow's layout at the end"
+        )
         assert len({chunk.segment for chunk in task_log.chunks}) == 2, "deferral and resume are two segments"
         assert len(task_log.chunks) > 2, "the log left the pod in chunks while the task ran"
     finally:

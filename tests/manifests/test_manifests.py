@@ -546,3 +546,25 @@ def test_one_values_file_serves_every_release_of_the_fleet() -> None:
         if {"env", "extraEnv"} & set(yaml.safe_load(path.read_text()))
     }
     assert setters == {"values-per-node-bridge.yaml"}
+
+
+def test_the_pod_ends_watcher_reads_pods_of_its_namespace_only_and_its_arguments_parse() -> None:
+    from airglow.log_handlers.pod_ends.cli import build_parser
+
+    objects = build(MANIFESTS / "log-shipping" / "pod-ends")
+    kinds = {o["kind"] for o in objects}
+    assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
+    (role,) = [o for o in objects if o["kind"] == "Role"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    ((_, pod, container),) = containers(objects)
+    assert container["command"] == ["airglow-pod-ends"] and container["image"].startswith(
+        "ghcr.io/airglow/airflow:"
+    )
+    arguments = [arg.replace("$(POD_NAMESPACE)", "airflow") for arg in container["args"]]
+    assert build_parser().parse_args(arguments).namespace == "airflow"
+    assert pod["serviceAccountName"] == "airglow-pod-ends"
+    (config,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert config["data"]["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"].startswith("s3://")
+    assert "kubernetes]" in (ROOT / "Dockerfile").read_text().split("AS bridge")[0], (
+        "the Airflow image has it"
+    )

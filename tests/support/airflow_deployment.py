@@ -14,38 +14,54 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.common import ROOT, free_port, http_get, venv_with, wait_until
+from support.common import ROOT, free_port, http_get, pip_install, venv_with, wait_until
 from support.helm_values import airflow_environment, merged
 
 AIRFLOW = "apache-airflow[statsd]==3.3.2"
 AIRFLOW2 = "apache-airflow==2.11.2"
+# Airflow's own remote-log handlers for S3, GCS and Azure Blob (the interop tests run them, not Airglow),
+# in two steps: pip resolves Airflow and the three providers together only after minutes of backtracking.
+STOCK_HANDLERS = (
+    (AIRFLOW, "apache-airflow-providers-amazon==9.39.0", "apache-airflow-providers-microsoft-azure==15.2.1"),
+    ("apache-airflow-providers-google==22.8.0",),
+)
 
 
-def airflow_venv(requirement: str, reuse_variable: str, fresh: Path) -> Path:
-    """A venv with ``requirement`` and this checkout of Airglow (S3, Elasticsearch and DogStatsD extras,
-    as the Dockerfile's airflow image has them); returns its bin folder.
+def airflow_venv(reuse_variable: str, fresh: Path, *steps: tuple[str, ...]) -> Path:
+    """A venv with each step's requirements pip-installed in turn; returns its bin folder.
 
     ``$reuse_variable=DIR`` installs into (and on later runs reuses) DIR, for quicker local runs.
     """
-    reuse = os.environ.get(reuse_variable)
+    reuse = os.environ.get(reuse_variable) if reuse_variable else None
     venv = Path(reuse) if reuse else fresh
     if (venv / "bin" / "airflow").exists():
         return venv / "bin"
-    return venv_with(venv, requirement, "-e", f"{ROOT}[s3,elasticsearch,dogstatsd]")
+    bin_dir = venv_with(venv, *steps[0])
+    for step in steps[1:]:
+        pip_install(bin_dir, *step)
+    return bin_dir
 
 
-def run_python(bin_dir: Path, code: str, env: dict[str, str]) -> dict:
-    """Run ``code`` with the venv's Python; its last stdout line is the JSON result."""
+def with_airglow(requirement: str) -> tuple[str, ...]:
+    """``requirement`` and this checkout of Airglow with the S3, Elasticsearch and DogStatsD extras, as the
+    Dockerfile's airflow image has them."""
+    return (requirement, "-e", f"{ROOT}[s3,elasticsearch,dogstatsd]")
+
+
+def run_python(bin_dir: Path, code: str, env: dict[str, str], cwd: Path | None = None) -> dict:
+    """Run ``code`` with the venv's Python (in ``cwd``: outside the checkout, its egg-info is not seen);
+    its last stdout line is the JSON result."""
     result = subprocess.run(
-        [str(bin_dir / "python"), "-c", code], env=env, capture_output=True, text=True, timeout=300
+        [str(bin_dir / "python"), "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=cwd
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def s3_logging_env(remote_base: str, endpoint: str) -> dict[str, str]:
+def s3_logging_env(remote_base: str, endpoint: str, **handler_kwargs: object) -> dict[str, str]:
     """Task logs to Airglow on (moto) S3 as manifests/airflow/values-logs-s3.yaml sets them, with the bucket,
-    a 1 s shipping interval and the connection its ``remote_log_conn_id`` names pointed at moto."""
+    a 1 s shipping interval (and ``handler_kwargs``) and the connection its ``remote_log_conn_id`` names
+    pointed at moto."""
     settings = airflow_environment(merged("values-logs-s3.yaml"))
     conn_id = settings["AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID"]
     connection = {
@@ -57,7 +73,7 @@ def s3_logging_env(remote_base: str, endpoint: str) -> dict[str, str]:
     return {
         **settings,
         "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": remote_base,
-        "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps({"interval": 1}),
+        "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps({"interval": 1, **handler_kwargs}),
         f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(connection),
     }
 

@@ -80,14 +80,18 @@ def http_get(url: str, headers: dict | None = None, method: str = "GET") -> tupl
 def venv_with(venv: Path, *requirements: str, timeout: float = 1800) -> Path:
     """A new venv at ``venv`` with ``requirements`` pip-installed; returns its bin folder."""
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip_install(venv / "bin", *requirements, timeout=timeout)
+    return venv / "bin"
+
+
+def pip_install(bin_dir: Path, *requirements: str, timeout: float = 1800) -> None:
     result = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *requirements],
+        [str(bin_dir / "pip"), "install", "--quiet", "--disable-pip-version-check", *requirements],
         capture_output=True,
         text=True,
         timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return venv / "bin"
 
 
 def require_binary(name: str) -> str:

@@ -426,6 +426,19 @@ class Cluster:
             result["total"] = {"value": len(docs), "relation": "eq"}
         return {"took": 1, "timed_out": False, "_shards": _shards(len(indices)), "hits": result}
 
+    def delete_by_query(self, indices: list[Index], body: dict[str, Any]) -> dict[str, Any]:
+        """Delete the searchable documents that match (as Elasticsearch does: a refresh's view of them)."""
+        predicate = compile_query(body.get("query"))
+        deleted = 0
+        for index in indices:
+            doomed = [doc_id for doc_id, source in index.visible.items() if predicate(index, source)]
+            for doc_id in doomed:
+                del index.visible[doc_id]
+            if doomed:
+                index.generation += 1
+            deleted += len(doomed)
+        return {"took": 1, "timed_out": False, "total": deleted, "deleted": deleted, "failures": []}
+
     def _sorted_matches(
         self, indices: list[Index], query: Any, sort: list[tuple[str, str]], predicate: Predicate
     ):
@@ -600,6 +613,8 @@ class _Handler(BaseHTTPRequestHandler):
             if params.get("track_total_hits") == "false":
                 body["track_total_hits"] = False
             return 200, cluster.search(indices, body, count_only=parts[-1] == "_count")
+        if parts[-1] == "_delete_by_query" and method == "POST" and len(parts) == 2:
+            return 200, cluster.delete_by_query(cluster.resolve(parts[0], ignore, allow_none), body)
         if parts[-1] == "_refresh" and method in ("GET", "POST"):
             indices = cluster.resolve(parts[0] if len(parts) == 2 else "_all", ignore, allow_none)
             cluster.refresh(indices)

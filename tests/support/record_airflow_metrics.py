@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests folder: support.*
 
-from support.airflow_deployment import AIRFLOW, AIRFLOW2, airflow_venv
+from support.airflow_deployment import AIRFLOW, AIRFLOW2, airflow_venv, with_airglow
 from support.airflow_metrics_runs import AIRFLOW3, CONFIGS, record
 from support.common import DATA
 
@@ -40,7 +40,7 @@ def main() -> int:
             if config.airflow == AIRFLOW3
             else (args.airflow2_venv, AIRFLOW2.replace("apache-airflow==", "apache-airflow[statsd]=="))
         )
-        bin_dir = airflow_venv(requirement, "", venv)
+        bin_dir = airflow_venv("", venv, with_airglow(requirement))
         with tempfile.TemporaryDirectory(prefix=f"airglow-{name}-") as home:
             run = record(bin_dir, Path(home) / "airflow", config)
         path = RUNS / f"{name}.json"
