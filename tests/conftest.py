@@ -16,9 +16,11 @@ import pytest
 from support.bridge_process import BridgeProcess, start_bridge
 from support.es_server import EsServer, running_es
 from support.prometheus import PrometheusServer, start_prometheus
+from support.venvs import VENVS, VenvBuilds
 
 SERVER_FIXTURES = frozenset({"bridge_factory", "prometheus_factory", "es"})
-AIRFLOW_FIXTURES = frozenset({"airflow_bin", "airflow2_bin", "stock_handlers_bin"})
+AIRFLOW_FIXTURES = frozenset(VENVS)
+VENV_BUILDS = VenvBuilds()
 # Object-store tests parametrized by store: these start moto, fake-gcs-server or Azurite.
 SERVER_STORES = frozenset({"s3", "gcs", "azure"})
 
@@ -34,6 +36,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.airflow)
             item.add_marker(pytest.mark.server)
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the Airflow venvs the selected tests need, in the order they first need them."""
+    needed = [f for item in session.items for f in getattr(item, "fixturenames", ()) if f in AIRFLOW_FIXTURES]
+    VENV_BUILDS.start(dict.fromkeys(needed))
+
+
+def pytest_sessionfinish() -> None:
+    VENV_BUILDS.close()
 
 
 @pytest.fixture
@@ -74,30 +86,15 @@ def es() -> Iterator[EsServer]:
 
 
 @pytest.fixture(scope="session")
-def airflow_bin(tmp_path_factory) -> Path:
-    """Real Airflow 3.3.2 with this checkout of Airglow, installed once for every test that needs it
-    (``AIRGLOW_TEST_AIRFLOW_VENV=DIR`` keeps and reuses it)."""
-    from support.airflow_deployment import AIRFLOW, airflow_venv, with_airglow
-
-    fresh = tmp_path_factory.mktemp("airflow-venv") / "venv"
-    return airflow_venv("AIRGLOW_TEST_AIRFLOW_VENV", fresh, with_airglow(AIRFLOW))
+def airflow_bin() -> Path:
+    return VENV_BUILDS.get("airflow_bin")
 
 
 @pytest.fixture(scope="session")
-def stock_handlers_bin(tmp_path_factory) -> Path:
-    """Real Airflow 3.3.2 with its Amazon, Google and Azure providers and without Airglow: Airflow's own
-    remote-log handlers (``AIRGLOW_TEST_PROVIDERS_VENV=DIR`` keeps and reuses it)."""
-    from support.airflow_deployment import STOCK_HANDLERS, airflow_venv
-
-    fresh = tmp_path_factory.mktemp("providers-venv") / "venv"
-    return airflow_venv("AIRGLOW_TEST_PROVIDERS_VENV", fresh, *STOCK_HANDLERS)
+def stock_handlers_bin() -> Path:
+    return VENV_BUILDS.get("stock_handlers_bin")
 
 
 @pytest.fixture(scope="session")
-def airflow2_bin(tmp_path_factory) -> Path:
-    """Real Airflow 2.11.2 with this checkout of Airglow, installed once for every test that needs it
-    (``AIRGLOW_TEST_AIRFLOW2_VENV=DIR`` keeps and reuses it)."""
-    from support.airflow_deployment import AIRFLOW2, airflow_venv, with_airglow
-
-    fresh = tmp_path_factory.mktemp("airflow2") / "venv"
-    return airflow_venv("AIRGLOW_TEST_AIRFLOW2_VENV", fresh, with_airglow(AIRFLOW2))
+def airflow2_bin() -> Path:
+    return VENV_BUILDS.get("airflow2_bin")
