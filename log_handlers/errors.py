@@ -46,8 +46,9 @@ class StoreError(LogHandlerError):
         super().__init__(f"{operation} {location} failed: {_cause_text(cause)}")
         self.operation = operation
         self.location = location
-        self.configuration = is_permanent(cause)
         self.missing = isinstance(cause, FileNotFoundError)  # for a read: the object is gone
+        # An object gone under a read (expired, consolidated) says nothing of the settings.
+        self.configuration = is_permanent(cause) and not (self.missing and operation == "read")
 
 
 def is_permanent(cause: BaseException) -> bool:

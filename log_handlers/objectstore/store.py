@@ -59,13 +59,23 @@ class ObjectStore:
 
     def put_stream(self, key: str, blocks: Iterable[bytes]) -> None:
         """Write one object from ``blocks`` with constant memory (a multipart or resumable upload on object
-        stores: the object appears whole when the last block is written)."""
+        stores: the object appears whole when the last block is written). When ``blocks`` fails, nothing is
+        written: fsspec's files commit what they hold when closed, so the upload is discarded instead."""
         try:
-            with self._fs.open(self._path(key), "wb") as handle:
-                for block in blocks:
-                    handle.write(block)
-        except StoreError:
-            raise
+            handle = self._fs.open(self._path(key), "wb")
+        except Exception as err:
+            raise StoreError("put", self.location(key), err) from None
+        try:
+            for block in blocks:
+                handle.write(block)
+        except BaseException as err:
+            handle.discard()
+            handle.closed = True  # close() would commit a truncated object
+            if isinstance(err, StoreError) or not isinstance(err, Exception):
+                raise
+            raise StoreError("put", self.location(key), err) from None
+        try:
+            handle.close()
         except Exception as err:
             raise StoreError("put", self.location(key), err) from None
 

@@ -367,6 +367,22 @@ def test_a_consolidation_cut_short_at_any_step_reads_every_line_once(
     append_lines(path, ["second segment"])
     assert resumed.finish(path)
     assert remote_lines(logs, ATTEMPT_1) == [["first segment", "second segment"]]
+
+    whole_before = _files(logs, ATTEMPT_1)[0].whole
+    real_iter_bytes = store.iter_bytes
+
+    def failing_on_chunks(key: str, start: int = 0):
+        yield from real_iter_bytes(key, start)
+        if key.endswith(".chunk"):  # after its bytes went into the upload
+            raise StoreError("read", key, ConnectionError("lost mid-upload"))
+
+    store.iter_bytes = failing_on_chunks  # type: ignore[method-assign]
+    with pytest.raises(StoreError):
+        consolidate(store, ATTEMPT_1)  # the upload of the whole object fails half-way
+    store.iter_bytes = real_iter_bytes  # type: ignore[method-assign]
+    assert _files(logs, ATTEMPT_1)[0].whole == whole_before, "no truncated whole object is committed"
+    assert remote_lines(logs, ATTEMPT_1) == [["first segment", "second segment"]]
+
     consolidate(store, ATTEMPT_1)
     (log_file,) = _files(logs, ATTEMPT_1)
     assert log_file.objects == () and log_file.complete
