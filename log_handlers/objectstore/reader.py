@@ -26,6 +26,10 @@ from airglow.log_handlers.objectstore.store import ObjectStore
 
 # How often a read follows a log whose chunks were consolidated under it (once is the normal case).
 _VANISHED_RETRIES = 3
+# How often a lookup lists the two folders of a log again when a consolidation changed them under it.
+_SNAPSHOT_ATTEMPTS = 5
+
+_Entries = list[tuple[str, str, int]]
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,13 @@ class RemoteLogReader:
         whole_key = airflow_key(relative_path)
         whole_parent = whole_key.rpartition("/")[0] if whole_key is not None else None
         found: dict[str, _Found] = {}
-        for parent in {chunk_parent} | ({whole_parent} if whole_parent is not None else set()):
-            for name, rest, size in self._entries(parent, base):
-                if rest and parent == chunk_parent:
-                    found.setdefault(name, _Found()).entries[rest] = size
-                elif not rest and parent == whole_parent:
-                    found.setdefault(name, _Found()).whole = Part(_join(parent, name), size)
+        chunk_entries, whole_entries = self._snapshot(chunk_parent, whole_parent, base)
+        for name, rest, size in chunk_entries:
+            if rest:
+                found.setdefault(name, _Found()).entries[rest] = size
+        for name, rest, size in whole_entries:
+            if not rest:
+                found.setdefault(name, _Found()).whole = Part(_join(whole_parent or "", name), size)
         ordered = sorted(found, key=lambda name: (name != base, name))
         return [_describe(_join(chunk_parent, name), name, relative_path, found[name]) for name in ordered]
 
@@ -96,12 +101,34 @@ class RemoteLogReader:
     def location(self, log_file: RemoteLogFile) -> str:
         return self._store.location(log_file.whole.key if log_file.whole else log_file.key)
 
-    def _entries(self, parent: str, base: str) -> Iterator[tuple[str, str, int]]:
+    def _snapshot(self, chunk_parent: str, whole_parent: str | None, base: str) -> tuple[_Entries, _Entries]:
+        """The chunk layout's entries and the whole objects' entries as of one moment.
+
+        Two folders take two listings, and a consolidation may run between them. The chunk folder is listed
+        before and after the whole objects' folder, until both listings agree: a consolidation changes the
+        chunk folder before (markers) and after (removal) it writes the whole object, so an unchanged chunk
+        folder means the whole object seen belongs with it."""
+        chunks = self._entries(chunk_parent, base)
+        if whole_parent is None:
+            return chunks, []
+        if whole_parent == chunk_parent:
+            return chunks, chunks
+        for _ in range(_SNAPSHOT_ATTEMPTS):
+            wholes = self._entries(whole_parent, base)
+            again = self._entries(chunk_parent, base)
+            if again == chunks:
+                break
+            chunks = again
+        return chunks, wholes
+
+    def _entries(self, parent: str, base: str) -> _Entries:
         """(file name, key below the file's own key, size) of every object of ``base``'s files."""
-        for object_key, size in self._store.list_objects(parent).items():
+        entries = []
+        for object_key, size in sorted(self._store.list_objects(parent).items()):
             name, _, rest = (object_key[len(parent) + 1 :] if parent else object_key).partition("/")
             if name == base or name.startswith(base + "."):
-                yield name, rest, size
+                entries.append((name, rest, size))
+        return entries
 
     def _bytes(self, log_file: RemoteLogFile, skip: int) -> Iterator[bytes]:
         """The bytes of ``log_file`` from ``skip`` on. When a chunk vanishes mid-read (the writer just wrote

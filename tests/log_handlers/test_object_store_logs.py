@@ -389,6 +389,43 @@ def test_a_consolidation_cut_short_at_any_step_reads_every_line_once(
     assert remote_lines(logs, ATTEMPT_1) == [["first segment", "second segment"]]
 
 
+@pytest.mark.parametrize("after_listing", ["whole object", "chunks"])
+def test_a_lookup_that_a_consolidation_interrupts_reads_every_line_once(
+    after_listing: str, servers, tmp_path: Path
+) -> None:
+    """A log's chunks and its whole object live in two folders, listed one after the other; a consolidation
+    that runs between two listings (the writer ending the try while a reader looks) loses and repeats no line."""
+    from airglow.log_handlers.objectstore.consolidate import consolidate
+
+    target = make_target("s3", servers, tmp_path)
+    base = tmp_path / "local"
+    path = local_log(base, ATTEMPT_1)
+    logs = task_logs(target, base, airflow_layout=False)
+    logs.track(path)
+    append_lines(path, ["first segment"])
+    assert logs.finish(path)
+    store = logs.store
+    real_list_objects = store.list_objects
+    listings = []
+    whole_folder = ATTEMPT_1.rpartition("/")[0]
+
+    def consolidated_between_listings(key_prefix: str) -> dict[str, int]:
+        listings.append(key_prefix)
+        found = real_list_objects(key_prefix)
+        if (key_prefix.endswith(whole_folder)) == (after_listing == "whole object"):
+            store.list_objects = real_list_objects  # type: ignore[method-assign]
+            consolidate(store, ATTEMPT_1)
+            store.list_objects = consolidated_between_listings  # type: ignore[method-assign]
+        return found
+
+    store.list_objects = consolidated_between_listings  # type: ignore[method-assign]
+    assert remote_lines(logs, ATTEMPT_1) == [["first segment"]]
+    assert len(set(listings)) == 2, "the chunks and the whole object are in two folders"
+    store.list_objects = real_list_objects  # type: ignore[method-assign]
+    (log_file,) = _files(logs, ATTEMPT_1)
+    assert log_file.objects == () and log_file.whole is not None, "the consolidation did run"
+
+
 def read_only_azure(server: StorageServer) -> dict[str, str]:
     """A connection string whose SAS may read and list the container, not write or delete."""
     from datetime import datetime, timedelta, timezone
