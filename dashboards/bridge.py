@@ -110,9 +110,10 @@ def state() -> Section:
             timeseries(
                 "Config reloads",
                 Query(
-                    q.increase("statsd_exporter_config_reloads_total", group=("instance", "outcome")),
+                    q.per_minute("statsd_exporter_config_reloads_total", group=("instance", "outcome")),
                     "{{instance}} {{outcome}}",
                 ),
+                unit="cpm",
                 width=8,
                 stack=True,
             ),

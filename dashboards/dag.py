@@ -9,27 +9,21 @@ from airglow.dashboards import variables
 from airglow.dashboards.frame import dashboard
 from airglow.dashboards.panels import Query, Section, heatmap, timeseries
 
+DAG = ("deployment", "dag_id")
 DAG_TASK = ("deployment", "dag_id", "task_id")
 
 
 def runs() -> Section:
     finished = (
         Query(
-            q.increase(
-                f"airflow_dagrun_duration_{state}_seconds_count",
-                q.DEPLOYMENT,
-                q.DAG,
-                group=("deployment", "dag_id"),
-            ),
+            q.per_minute(f"airflow_dagrun_duration_{state}_seconds_count", q.DEPLOYMENT, q.DAG, group=DAG),
             f"{{{{deployment}}}} {{{{dag_id}}}} {state}",
         )
         for state in ("success", "failed")
     )
     active = (
         Query(
-            q.gauge(
-                f"airflow_scheduler_dagruns_{state}", q.DEPLOYMENT, q.DAG, group=("deployment", "dag_id")
-            ),
+            q.gauge(f"airflow_scheduler_dagruns_{state}", q.DEPLOYMENT, q.DAG, group=DAG),
             f"{{{{deployment}}}} {{{{dag_id}}}} {state}",
         )
         for state in ("running", "queued")
@@ -37,7 +31,7 @@ def runs() -> Section:
     return Section(
         "DAG runs",
         (
-            timeseries("Runs finished", *finished, width=8, stack=True),
+            timeseries("Runs finished", *finished, unit="cpm", width=8, stack=True),
             timeseries("Runs active", *active, width=8),
             timeseries(
                 "Run duration (p95)",
@@ -48,7 +42,7 @@ def runs() -> Section:
                             f"airflow_dagrun_duration_{state}_seconds",
                             q.DEPLOYMENT,
                             q.DAG,
-                            group=("deployment", "dag_id"),
+                            group=DAG,
                         ),
                         f"{{{{deployment}}}} {{{{dag_id}}}} {state}",
                     )
@@ -62,17 +56,23 @@ def runs() -> Section:
 
 
 def task_instances() -> Section:
-    by_state = q.increase("airflow_ti_finish_total", q.DEPLOYMENT, q.DAG, group=("dag_id", "state"))
+    by_state = q.per_minute("airflow_ti_finish_total", q.DEPLOYMENT, q.DAG, group=(*DAG, "state"))
     return Section(
         "Task instances",
         (
-            timeseries("Finished by state", Query(by_state, "{{dag_id}} {{state}}"), width=8, stack=True),
+            timeseries(
+                "Finished by state",
+                Query(by_state, "{{deployment}} {{dag_id}} {{state}}"),
+                unit="cpm",
+                width=8,
+                stack=True,
+            ),
             timeseries(
                 "Running and queued",
                 *(
                     Query(
-                        q.gauge(f"airflow_ti_{state}", q.DEPLOYMENT, q.DAG, group=("dag_id",)),
-                        f"{{{{dag_id}}}} {state}",
+                        q.gauge(f"airflow_ti_{state}", q.DEPLOYMENT, q.DAG, group=DAG),
+                        f"{{{{deployment}}}} {{{{dag_id}}}} {state}",
                     )
                     for state in ("running", "queued", "deferred")
                 ),
@@ -82,13 +82,14 @@ def task_instances() -> Section:
                 "Retries and failures",
                 *(
                     Query(
-                        q.increase(
+                        q.per_minute(
                             "airflow_ti_finish_total", q.DEPLOYMENT, q.DAG, f'state="{state}"', group=DAG_TASK
                         ),
-                        f"{{{{dag_id}}}}.{{{{task_id}}}} {state}",
+                        f"{{{{deployment}}}} {{{{dag_id}}}}.{{{{task_id}}}} {state}",
                     )
                     for state in ("up_for_retry", "failed")
                 ),
+                unit="cpm",
                 width=8,
                 description="Task instances that ended up for retry or failed, per task.",
             ),
@@ -99,8 +100,8 @@ def task_instances() -> Section:
 def durations() -> Section:
     percentiles = (
         Query(
-            q.quantile(p, "airflow_task_duration_seconds", q.DEPLOYMENT, q.DAG, group=("dag_id", "task_id")),
-            f"{{{{dag_id}}}}.{{{{task_id}}}} p{int(p * 100)}",
+            q.quantile(p, "airflow_task_duration_seconds", q.DEPLOYMENT, q.DAG, group=DAG_TASK),
+            f"{{{{deployment}}}} {{{{dag_id}}}}.{{{{task_id}}}} p{int(p * 100)}",
         )
         for p in (0.5, 0.95, 0.99)
     )
@@ -113,6 +114,7 @@ def durations() -> Section:
                 Query(q.heatmap_buckets("airflow_task_duration_seconds", q.DEPLOYMENT, q.DAG), "{{le}}"),
                 width=12,
                 height=10,
+                description="Task instances per minute by duration, the selected deployments and DAGs together.",
             ),
         ),
     )

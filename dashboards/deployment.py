@@ -23,7 +23,7 @@ def scheduler() -> Section:
     return Section(
         "Scheduler",
         (
-            timeseries("Heartbeats / min", *heartbeats, width=8),
+            timeseries("Heartbeats", *heartbeats, unit="cpm", width=8),
             timeseries(
                 "Scheduler loop",
                 *(
@@ -139,11 +139,12 @@ def dag_runs() -> Section:
                 "DAG runs finished",
                 *(
                     Query(
-                        q.increase(f"airflow_dagrun_duration_{state}_seconds_count", q.DEPLOYMENT, group=D),
+                        q.per_minute(f"airflow_dagrun_duration_{state}_seconds_count", q.DEPLOYMENT, group=D),
                         f"{{{{deployment}}}} {state}",
                     )
                     for state in ("success", "failed")
                 ),
+                unit="cpm",
                 width=8,
                 stack=True,
             ),
@@ -372,10 +373,13 @@ def container_status() -> Section:
                         q.NAMESPACE,
                         q.CORE_CONTAINERS,
                         group=by_reason,
-                    ),
+                    )
+                    + " or "
+                    + q.zero_per_namespace(q.CORE_CONTAINERS),
                     "{{namespace}} {{container}} {{reason}}",
                 ),
                 width=6,
+                description="Containers of the core pods not running, by reason (0: all run).",
             ),
             timeseries(
                 "Core containers last terminated",
@@ -393,7 +397,7 @@ def container_status() -> Section:
             timeseries(
                 "Core container restarts",
                 Query(
-                    q.increase(
+                    q.per_minute(
                         "kube_pod_container_status_restarts_total",
                         q.NAMESPACE,
                         q.CORE_CONTAINERS,
@@ -401,6 +405,7 @@ def container_status() -> Section:
                     ),
                     "{{namespace}} {{container}}",
                 ),
+                unit="cpm",
                 width=6,
             ),
             timeseries(
@@ -442,5 +447,5 @@ def build() -> core.Dashboard:
             resources(),
             container_status(),
         ],
-        [variables.datasource(), variables.deployment()],
+        [variables.datasource(), variables.deployment(opens_on_all=False)],
     )

@@ -5,19 +5,20 @@ from __future__ import annotations
 import html
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from airglow.dashboards.series import Series, step_color
+from airglow.dashboards.tables import Table
 
 COLUMN_PX = 64
 ROW_PX = 30
 PALETTE = ("#73bf69", "#f2cc0c", "#8ab8ff", "#ff780a", "#f2495c", "#5794f2", "#b877d9", "#fade2a", "#ff9830")
 LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-
-
-@dataclass(frozen=True)
-class Series:
-    labels: dict[str, str]
-    points: list[tuple[float, float]]
+COLORS = {"green": "#1a7f37", "orange": "#c4620c", "red": "#c4162a"}
+# Grafana's rate units, as the preview writes them after a number.
+RATE_SUFFIXES = {"ops": "/s", "cpm": "/min"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class DrawnPanel:
     unit: str
     series: list[tuple[str, Series]]  # (legend, series)
     steps: list[dict]
+    table: Table | None = None  # a table panel's rows
 
 
 def legend(template: str, labels: dict[str, str]) -> str:
@@ -49,19 +51,16 @@ def human(value: float, unit: str) -> str:
             if abs(value) >= size:
                 return f"{value / size:.3g} {suffix}"
         return f"{value * 1000:.3g} ms"
+    per = RATE_SUFFIXES.get(unit, "")
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= size:
-            return f"{value / size:.3g}{suffix}{'/s' if unit == 'ops' else ''}"
-    return f"{value:.3g}{'/s' if unit == 'ops' else ''}"
+            return f"{value / size:.3g}{suffix}{per}"
+    return f"{value:.3g}{per}"
 
 
 def color_for(value: float, steps: Sequence[dict]) -> str:
-    names = {"green": "#1a7f37", "orange": "#c4620c", "red": "#c4162a"}
-    chosen = steps[0]["color"] if steps else "green"
-    for step in steps[1:]:
-        if value >= step["value"]:
-            chosen = step["color"]
-    return names.get(chosen, chosen)
+    chosen = step_color(value, steps)
+    return COLORS.get(chosen, chosen)
 
 
 def finite(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -77,7 +76,7 @@ def timeseries_svg(panel: DrawnPanel, width: int, height: int) -> str:
     low, high = min(0.0, min(values)), max(values)
     high = high if high > low else low + 1
     start, end = min(times), max(times) or 1
-    plot_h = height - 18 - 16 * min(len(plotted), 4)
+    plot_h = height - 30 - 16 * min(len(plotted), 4)
 
     def xy(t: float, v: float) -> str:
         return f"{44 + (t - start) / max(end - start, 1) * (width - 52):.1f},{4 + (1 - (v - low) / (high - low)) * (plot_h - 8):.1f}"
@@ -85,6 +84,7 @@ def timeseries_svg(panel: DrawnPanel, width: int, height: int) -> str:
     parts = [
         f'<text x="2" y="12" class="axis">{human(high, panel.unit)}</text>',
         f'<text x="2" y="{plot_h - 4}" class="axis">{human(low, panel.unit)}</text>',
+        *time_axis(start, end, 44, width - 8, plot_h + 8),
     ]
     for index, (name, points) in enumerate(plotted):
         color = PALETTE[index % len(PALETTE)]
@@ -93,12 +93,12 @@ def timeseries_svg(panel: DrawnPanel, width: int, height: int) -> str:
         )
         if index < 4:
             parts.append(
-                f'<text x="44" y="{plot_h + 14 + 16 * index}" fill="{color}" class="legend">'
+                f'<text x="44" y="{plot_h + 26 + 16 * index}" fill="{color}" class="legend">'
                 f"{html.escape(name[:90])}</text>"
             )
     if len(plotted) > 4:
         parts.append(
-            f'<text x="{width - 90}" y="{plot_h + 14}" class="legend">+{len(plotted) - 4} more</text>'
+            f'<text x="{width - 90}" y="{plot_h + 26}" class="legend">+{len(plotted) - 4} more</text>'
         )
     return svg(width, height, parts)
 
@@ -126,28 +126,74 @@ def stat_svg(panel: DrawnPanel, width: int, height: int) -> str:
     return svg(width, height, parts)
 
 
+def time_axis(start: float, end: float, left: float, right: float, y: float) -> list[str]:
+    """Times (UTC) under a plot: at its start, middle and end."""
+    ticks = ((left, start, "start"), ((left + right) / 2, (start + end) / 2, "middle"), (right, end, "end"))
+    return [
+        f'<text x="{x:.0f}" y="{y:.0f}" class="axis" text-anchor="{anchor}">'
+        f"{time.strftime('%H:%M', time.gmtime(moment))}{' UTC' if anchor == 'end' else ''}</text>"
+        for x, moment, anchor in ticks
+    ]
+
+
+def bucket_counts(buckets: Sequence[Series]) -> list[list[tuple[float, float]]]:
+    """Prometheus buckets are cumulative (``le`` counts everything below it); the heatmap shows each
+    bucket's own share, as Grafana does: the bucket minus the one below it, at each time."""
+    counts, below = [], {}
+    for series in buckets:
+        points = finite(series.points)
+        counts.append([(t, max(v - below.get(t, 0.0), 0.0)) for t, v in points])
+        below = dict(points)
+    return counts
+
+
 def heatmap_svg(panel: DrawnPanel, width: int, height: int) -> str:
     buckets = sorted(panel.series, key=lambda item: float(item[1].labels.get("le", "inf")))
-    cells = [finite(series.points) for _, series in buckets]
+    cells = bucket_counts([series for _, series in buckets])
     values = [v for column in cells for _, v in column]
     if not values or max(values) <= 0:
         return no_data(width, height)
+    times = [t for column in cells for t, _ in column]
     top, rows = max(values), len(cells)
     columns = max(len(column) for column in cells)
-    cw, ch = (width - 50) / columns, (height - 8) / rows
+    plot_h = height - 16
+    cw, ch = (width - 50) / columns, (plot_h - 8) / rows
     parts = [
         f'<text x="2" y="12" class="axis">le {html.escape(buckets[-1][1].labels.get("le", ""))}</text>',
-        f'<text x="2" y="{height - 4}" class="axis">le {html.escape(buckets[0][1].labels.get("le", ""))}</text>',
+        f'<text x="2" y="{plot_h - 4}" class="axis">le {html.escape(buckets[0][1].labels.get("le", ""))}</text>',
+        *time_axis(min(times), max(times), 48, width - 2, height - 2),
     ]
     for row, column in enumerate(cells):
         for index, (_, value) in enumerate(column):
             if value > 0:
                 opacity = 0.15 + 0.85 * math.log1p(value) / math.log1p(top)
                 parts.append(
-                    f'<rect x="{48 + index * cw:.1f}" y="{height - 4 - (row + 1) * ch:.1f}" width="{cw:.1f}" '
+                    f'<rect x="{48 + index * cw:.1f}" y="{plot_h - 4 - (row + 1) * ch:.1f}" width="{cw:.1f}" '
                     f'height="{ch:.1f}" fill="#ff780a" fill-opacity="{opacity:.2f}"/>'
                 )
     return svg(width, height, parts)
+
+
+def table_html(panel: DrawnPanel, width: int, height: int) -> str:
+    """The rows that fit, in the table's order, each cell in its threshold colour; then how many more."""
+    table = panel.table
+    if table is None or not table.rows:
+        return no_data(width, height)
+    fits = max(int(height / 20) - 2, 1)
+    header = "".join(
+        f"<th>{html.escape(title)}</th>" for title in [table.key, *(c.title for c in table.columns)]
+    )
+    body = []
+    for key, cells in table.rows[:fits]:
+        tds = "".join(
+            f'<td style="background:{COLORS.get(cell.color, "transparent")}">'
+            f"{'' if cell.value is None else html.escape(human(cell.value, column.unit))}</td>"
+            for cell, column in zip(cells, table.columns, strict=True)
+        )
+        body.append(f"<tr><td>{html.escape(key)}</td>{tds}</tr>")
+    more = len(table.rows) - fits
+    footer = f'<div class="legend">+{more} more rows</div>' if more > 0 else ""
+    return f'<table class="table"><tr>{header}</tr>{"".join(body)}</table>{footer}'
 
 
 def no_data(width: int, height: int) -> str:
@@ -158,7 +204,7 @@ def svg(width: int, height: int, parts: list[str]) -> str:
     return f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'
 
 
-DRAW = {"timeseries": timeseries_svg, "stat": stat_svg, "heatmap": heatmap_svg}
+DRAW = {"timeseries": timeseries_svg, "stat": stat_svg, "heatmap": heatmap_svg, "table": table_html}
 
 
 def page(title: str, rows: list[tuple[str, int]], panels: list[DrawnPanel]) -> tuple[str, int, int]:
@@ -182,5 +228,7 @@ h1{{font-size:16px;margin:0;padding:12px}} .row{{position:absolute;left:8px;font
 .panel{{position:absolute;background:#181b1f;border:1px solid #2c3235;border-radius:2px;padding:0 6px;box-sizing:border-box}}
 .title{{font-weight:600;padding:6px 0 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}} .axis{{fill:#8e8e8e;font-size:10px}} .legend{{font-size:11px}}
 .stat{{fill:#fff;font-size:22px;font-weight:bold;text-anchor:middle}} .statname{{fill:#fff;font-size:11px;text-anchor:middle}}
-.nodata{{fill:#8e8e8e;text-anchor:middle}}</style></head><body><h1>{html.escape(title)}</h1>{"".join(blocks)}</body></html>"""
+.nodata{{fill:#8e8e8e;text-anchor:middle}}
+.table{{border-collapse:collapse;width:100%;font-size:11px}} .table th{{text-align:left;color:#6e9fff;padding:2px 4px;white-space:nowrap;overflow:hidden}}
+.table td{{padding:2px 4px;height:16px;color:#fff;border-top:1px solid #2c3235;white-space:nowrap}}</style></head><body><h1>{html.escape(title)}</h1>{"".join(blocks)}</body></html>"""
     return document, width, height

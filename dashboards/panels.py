@@ -42,6 +42,17 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Column:
+    """A column of a table: an instant query with one value per key (the table's first column)."""
+
+    title: str
+    expr: str
+    unit: str = "short"
+    steps: tuple[Step, ...] = (Step("green"),)
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class PanelSpec:
     """What a panel shows; ``build`` turns it into a grafanalib panel once its place is known."""
 
@@ -55,15 +66,16 @@ class PanelSpec:
     steps: tuple[Step, ...] = (Step("green"),)
     links: tuple[Link, ...] = ()
     stack: bool = False
+    columns: tuple[Column, ...] = ()  # a table's, after its key
+    key: str = ""  # a table's first column: the label its rows are keyed by
 
 
 @dataclass(frozen=True)
 class Section:
-    """A row of the dashboard; ``repeat`` names a variable to repeat the row for (one row per value)."""
+    """A row of the dashboard."""
 
     title: str
     panels: tuple[PanelSpec, ...]
-    repeat: str = ""
 
 
 def timeseries(title: str, *queries: Query, unit: str = "short", **options) -> PanelSpec:
@@ -79,14 +91,22 @@ def heatmap(title: str, query: Query, unit: str = "s", **options) -> PanelSpec:
     return PanelSpec("heatmap", title, (query,), unit=unit, **options)
 
 
-def targets(queries: Sequence[Query], *, heatmap_format: bool = False) -> list[core.Target]:
+def table(title: str, key: str, columns: Sequence[Column], key_link: Link, **options) -> PanelSpec:
+    """A table with a row per value of the label ``key`` (its first column, linked to ``key_link``) and a
+    coloured cell per column; rows sorted by the first column, highest first."""
+    queries = tuple(Query(column.expr, column.title) for column in columns)
+    return PanelSpec("table", title, queries, columns=tuple(columns), key=key, links=(key_link,), **options)
+
+
+def targets(queries: Sequence[Query], *, data_format: str = "time_series") -> list[core.Target]:
     return [
         core.Target(
             expr=query.expr,
             legendFormat=query.legend,
             refId=ref_id,
             datasource=DATASOURCE,
-            format="heatmap" if heatmap_format else "time_series",
+            format=data_format,
+            instant=data_format == "table",
         )
         for query, ref_id in zip(queries, string.ascii_uppercase, strict=False)
     ]
@@ -94,6 +114,10 @@ def targets(queries: Sequence[Query], *, heatmap_format: bool = False) -> list[c
 
 def threshold_steps(steps: Sequence[Step]) -> list[dict]:
     return [{"color": step.color, "value": step.value} for step in steps]
+
+
+def thresholds(steps: Sequence[Step]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": threshold_steps(steps)}
 
 
 def panel_links(links: Sequence[Link]) -> list[core.DashboardLink]:
@@ -127,6 +151,73 @@ class HistogramHeatmap(core.Panel):
         )
 
 
+@attr.s
+class Table(core.Panel):
+    """Grafana's table over instant queries, one frame per query merged into rows by the key label; each
+    column named, coloured by its thresholds, the first one sorting the rows (grafanalib's Table predates
+    the merge and organize transformations)."""
+
+    key = attr.ib(default="")
+    columns: Sequence[Column] = attr.ib(default=())
+    key_links: Sequence[Link] = attr.ib(default=())
+
+    def to_json_data(self) -> dict:
+        titles = {
+            f"Value #{ref_id}": column.title
+            for column, ref_id in zip(self.columns, string.ascii_uppercase, strict=False)
+        }
+        key_title = self.key.capitalize()
+        return self.panel_json(
+            {
+                "type": "table",
+                "transformations": [
+                    {"id": "merge", "options": {}},
+                    {
+                        "id": "organize",
+                        "options": {
+                            "excludeByName": {"Time": True},
+                            "indexByName": {name: index for index, name in enumerate([self.key, *titles])},
+                            "renameByName": {self.key: key_title, **titles},
+                        },
+                    },
+                ],
+                "fieldConfig": {
+                    "defaults": {"custom": {"align": "auto", "cellOptions": {"type": "auto"}}},
+                    "overrides": [
+                        override(key_title, ("links", [link_json(link) for link in self.key_links])),
+                        *(
+                            override(
+                                column.title,
+                                ("unit", column.unit),
+                                ("thresholds", thresholds(column.steps)),
+                                ("color", {"mode": "thresholds"}),
+                                ("custom.cellOptions", {"type": "color-background"}),
+                                ("description", column.description),
+                            )
+                            for column in self.columns
+                        ),
+                    ],
+                },
+                "options": {
+                    "showHeader": True,
+                    "cellHeight": "sm",
+                    "sortBy": [{"displayName": self.columns[0].title, "desc": True}],
+                },
+            }
+        )
+
+
+def override(name: str, *properties: tuple[str, Any]) -> dict[str, Any]:
+    return {
+        "matcher": {"id": "byName", "options": name},
+        "properties": [{"id": k, "value": v} for k, v in properties],
+    }
+
+
+def link_json(link: Link) -> dict[str, Any]:
+    return {"title": link.title, "url": link.url}
+
+
 def build(spec: PanelSpec, position: core.GridPos) -> core.Panel:
     common: dict[str, Any] = {
         "title": spec.title,
@@ -136,7 +227,18 @@ def build(spec: PanelSpec, position: core.GridPos) -> core.Panel:
         "links": panel_links(spec.links),
     }
     if spec.kind == "heatmap":
-        return HistogramHeatmap(targets=targets(spec.queries, heatmap_format=True), unit=spec.unit, **common)
+        return HistogramHeatmap(
+            targets=targets(spec.queries, data_format="heatmap"), unit=spec.unit, **common
+        )
+    if spec.kind == "table":
+        common["links"] = []
+        return Table(
+            targets=targets(spec.queries, data_format="table"),
+            key=spec.key,
+            columns=spec.columns,
+            key_links=spec.links,
+            **common,
+        )
     steps = threshold_steps(spec.steps)
     if spec.kind == "stat":
         return core.Stat(
@@ -168,11 +270,7 @@ def layout(sections: Sequence[Section]) -> list[core.Panel]:
     y = 0
     for section in sections:
         row_panels, height = place(section.panels, y + 1)
-        row = core.RowPanel(
-            title=section.title,
-            gridPos=core.GridPos(h=1, w=GRID_WIDTH, x=0, y=y),
-            repeat=core.Repeat(variable=section.repeat or None),
-        )
+        row = core.RowPanel(title=section.title, gridPos=core.GridPos(h=1, w=GRID_WIDTH, x=0, y=y))
         panels += [row, *row_panels]
         y += 1 + height
     return panels

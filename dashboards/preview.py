@@ -9,18 +9,22 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from airglow.bridge.commandline import ExitCode
-from airglow.dashboards.drawing import DrawnPanel, Series, legend, page
+from airglow.dashboards.drawing import DrawnPanel, legend, page
 from airglow.dashboards.queries import rows
-from airglow.dashboards.variables import DAGS, DEPLOYMENTS, substitute
+from airglow.dashboards.series import Series
+from airglow.dashboards.tables import build_table
+from airglow.dashboards.variables import ALL, DEPLOYMENTS, LabelSource, substitute
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 POINTS = 120
@@ -54,6 +58,14 @@ class Prometheus:
     def label_values(self, label: str, match: str) -> list[str]:
         return sorted(self.get(f"/api/v1/label/{label}/values", {"match[]": match}))
 
+    def query(self, expr: str, at: float) -> list[Series]:
+        """An instant query: each series with its one point."""
+        data = self.get("/api/v1/query", {"query": expr, "time": f"{at:.3f}"})
+        return [
+            Series(item["metric"], [(float(item["value"][0]), float(item["value"][1]))])
+            for item in data["result"]
+        ]
+
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
         data = self.get(
             "/api/v1/query_range",
@@ -77,27 +89,19 @@ def draw_dashboard(
     window: float,
     now: float,
 ) -> tuple[str, int, int]:
-    start, step = now - window, max(window / POINTS, 1.0)
+    span = (now - window, now, max(window / POINTS, 1.0))
     interval = rate_interval(window)
     row_headers: list[tuple[str, int]] = []
     drawn: list[DrawnPanel] = []
-    offset = 0
     for row, panels in rows(model):
-        repeat = row.get("repeat")
-        copies = (
-            [{**selection, repeat: [value]} for value in selection.get(repeat, [])] if repeat else [selection]
-        )
-        block = max([p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels] + [row["gridPos"]["y"] + 1])
-        block -= row["gridPos"]["y"]
-        for index, chosen in enumerate(copies):
-            shift = offset + index * block
-            row_headers.append(
-                (substitute(row.get("title", ""), chosen, interval), row["gridPos"]["y"] + shift)
-            )
-            drawn += [
-                draw_panel(panel, prometheus, chosen, interval, (start, now, step), shift) for panel in panels
-            ]
-        offset += (len(copies) - 1) * block
+        row_headers.append((row.get("title", ""), row["gridPos"]["y"]))
+        for panel in panels:
+            try:
+                drawn.append(draw_panel(panel, prometheus, selection, interval, span))
+            except PreviewError as error:
+                raise PreviewError(
+                    f"{model['title']} / {panel.get('title', '')}: {error}", error.code
+                ) from None
     return page(model["title"], row_headers, drawn)
 
 
@@ -107,27 +111,29 @@ def draw_panel(
     selection: Mapping[str, Sequence[str]],
     interval: str,
     span: tuple[float, float, float],
-    offset: int,
 ) -> DrawnPanel:
-    series: list[tuple[str, Series]] = []
-    for target in panel.get("targets", []):
-        expr = substitute(target["expr"], selection, interval)
-        series += [
-            (legend(target.get("legendFormat", ""), s.labels), s) for s in prometheus.query_range(expr, *span)
-        ]
     grid = panel["gridPos"]
     defaults = panel.get("fieldConfig", {}).get("defaults", {})
-    return DrawnPanel(
+    exprs = [substitute(target["expr"], selection, interval) for target in panel.get("targets", [])]
+    drawn = DrawnPanel(
         panel["type"],
         panel.get("title", ""),
         grid["x"],
-        grid["y"] + offset,
+        grid["y"],
         grid["w"],
         grid["h"],
         defaults.get("unit", "short"),
-        series,
+        [],
         defaults.get("thresholds", {}).get("steps", []),
     )
+    if panel["type"] == "table":
+        return replace(drawn, table=build_table(panel, [prometheus.query(expr, span[1]) for expr in exprs]))
+    series = [
+        (legend(target.get("legendFormat", ""), found.labels), found)
+        for target, expr in zip(panel.get("targets", []), exprs, strict=True)
+        for found in prometheus.query_range(expr, *span)
+    ]
+    return replace(drawn, series=series)
 
 
 def chromium() -> str:
@@ -164,15 +170,26 @@ def screenshot(document: str, width: int, height: int, png: Path) -> None:
         raise PreviewError(f"chromium failed ({result.returncode}): {result.stderr.strip()[-500:]}")
 
 
-def selection_for(prometheus: Prometheus, deployment: str | None) -> dict[str, list[str]]:
-    """The variables as Grafana fills them: All (or the one deployment asked for), then the DAGs of those."""
-    deployments = (
-        [deployment] if deployment else prometheus.label_values(DEPLOYMENTS.label, DEPLOYMENTS.selector)
-    )
-    if not deployments:
-        return {"deployment": [], "dag_id": []}
-    dags_selector = substitute(DAGS.selector, {"deployment": deployments}, "")
-    return {"deployment": deployments, "dag_id": prometheus.label_values(DAGS.label, dags_selector)}
+def selection_for(
+    prometheus: Prometheus, model: Mapping[str, Any], deployment: str | None = None
+) -> dict[str, list[str]]:
+    """The variables as Grafana fills them when the dashboard opens: the deployment asked for, else each
+    variable's default (All, or its first value), in order (a variable's query may use those before it)."""
+    selection: dict[str, list[str]] = {}
+    for variable in model["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        name = variable["name"]
+        if name == "deployment" and deployment:
+            selection[name] = [deployment]
+        elif ALL in variable.get("current", {}).get("value", []):
+            selection[name] = [ALL]
+        else:
+            source = LabelSource.parse(variable["query"])
+            selection[name] = prometheus.label_values(
+                source.label, substitute(source.selector, selection, "")
+            )[:1]
+    return selection
 
 
 def preview(
@@ -183,8 +200,7 @@ def preview(
     window: float = 1800.0,
 ) -> list[Path]:
     prometheus = Prometheus(prometheus_url)
-    selection = selection_for(prometheus, deployment)
-    if not selection["deployment"]:
+    if not prometheus.label_values(DEPLOYMENTS.label, DEPLOYMENTS.selector):
         raise PreviewError(
             f"{prometheus_url} has no airflow_scheduler_heartbeat_total: no deployment to show",
             ExitCode.NOT_FOUND,
@@ -192,9 +208,19 @@ def preview(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     now = time.time()
-    for name, model in models.items():
+    for number, (name, model) in enumerate(models.items(), 1):
+        began = time.monotonic()
+        print(
+            f"[{number}/{len(models)}] {model['title']}: querying {prometheus.url}",
+            file=sys.stderr,
+            flush=True,
+        )
+        selection = selection_for(prometheus, model, deployment)
         document, width, height = draw_dashboard(model, prometheus, selection, window, now)
         png = out / f"{name}.png"
         screenshot(document, width, height, png)
+        print(
+            f"[{number}/{len(models)}] {png} ({time.monotonic() - began:.1f} s)", file=sys.stderr, flush=True
+        )
         written.append(png)
     return written

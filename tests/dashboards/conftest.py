@@ -15,10 +15,12 @@ from airglow.dashboards.rules import rules_file
 
 
 @pytest.fixture
-def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
-    """The whole chain, running until the recording rules have seen the simulated pods."""
+def simulated_fleet(request, bridge_factory, prometheus_factory, tmp_path):
+    """The whole chain, running until the recording rules have seen the simulated pods; as many simulated
+    deployments as the test's parameter says (3 without one)."""
     require_binary("prometheus")
-    bridge = bridge_factory("--airglow.series-limit-per-metric=300", tcp=False)
+    deployments = getattr(request, "param", 3)
+    bridge = bridge_factory(f"--airglow.series-limit-per-metric={100 * deployments}", tcp=False)
     exposition_port = free_port()
     simulator = subprocess.Popen(
         [
@@ -27,7 +29,7 @@ def simulated_fleet(bridge_factory, prometheus_factory, tmp_path):
             "airglow.dashboards.simulate",
             f"--statsd=127.0.0.1:{bridge.statsd_port}",
             f"--listen=127.0.0.1:{exposition_port}",
-            "--deployments=3",
+            f"--deployments={deployments}",
             "--runaway-per-tick=20",
             "--run-rate=0.4",
         ],

@@ -81,8 +81,14 @@ def test_dashboard_conventions(name):
     assert (
         variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
     )
+    for variable in variables.values():
+        if variable.get("includeAll"):
+            assert variable["allValue"] == ".*", "All must be one short regex, not every value"
     if "deployment" in variables:
-        assert variables["deployment"]["multi"] and variables["deployment"]["includeAll"]
+        assert variables["deployment"]["multi"]
+        assert variables["deployment"]["includeAll"] != (name == "airflow-deployment"), (
+            "the deployment dashboard opens on one deployment, the others on All"
+        )
     if "dag_id" in variables:
         assert "$deployment" in variables["dag_id"]["query"], "dag_id must be chained on deployment"
     panels = [p for p in model["panels"] if p["type"] != "row"]
@@ -97,13 +103,42 @@ def test_dashboard_conventions(name):
     assert len(set(ids)) == len(ids)
 
 
-def test_fleet_overview_repeats_one_row_per_deployment_and_links_down():
+def test_fleet_overview_is_one_table_of_every_concern_worst_first_linking_to_the_deployment():
+    from airglow.dashboards import health
+
     model = dashboards()["airflow-fleet"]
-    rows = [panel for panel in model["panels"] if panel["type"] == "row"]
-    assert [row["repeat"] for row in rows] == ["deployment"]
+    (table,) = [panel for panel in model["panels"] if panel["type"] == "table"]
+    columns = [target["expr"].partition("{")[0] for target in table["targets"]]
+    assert columns == [health.SCORE, *(concern.record for concern in health.concerns())]
+    assert all(target["instant"] and target["format"] == "table" for target in table["targets"])
+    renamed = next(t for t in table["transformations"] if t["id"] == "organize")["options"]["renameByName"]
+    assert table["options"]["sortBy"] == [{"displayName": renamed["Value #A"], "desc": True}]
+    links = {
+        item["matcher"]["options"]: prop["value"]
+        for item in table["fieldConfig"]["overrides"]
+        for prop in item["properties"]
+        if prop["id"] == "links"
+    }
+    assert links["Deployment"][0]["url"].startswith("/d/airglow-deployment?var-deployment=${__value.raw}")
+    assert [p["title"] for p in model["panels"] if p["type"] == "row"] == [
+        "Fleet",
+        "Deployments, worst first",
+    ]
     linked = {link["url"].split("?")[0] for panel in model["panels"] for link in panel.get("links", [])}
     assert linked == {"/d/airglow-deployment", "/d/airglow-task-pods", "/d/airglow-dag"}
-    assert {d["uid"] for d in dashboards().values()} >= {url.removeprefix("/d/") for url in linked}
+
+
+@pytest.mark.parametrize("name", ["airflow-deployment", "airflow-dag", "airflow-task-pods"])
+def test_panels_keep_the_deployment_and_count_per_minute(name):
+    """Every aggregation keeps the deployment (or its namespace) unless it only builds a heatmap's buckets;
+    counts are rates per minute, not increases over a window that changes with the zoom."""
+    for panel in dashboards()[name]["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            assert "increase(" not in expr, (panel["title"], expr)
+            for group in re.findall(r"by \(([^)]*)\)", expr):
+                labels = {label.strip() for label in group.split(",")}
+                assert labels & {"deployment", "namespace"} or labels == {"le"}, (panel["title"], expr)
 
 
 def test_substitution_matches_grafanas_prometheus_formatting():
@@ -111,6 +146,9 @@ def test_substitution_matches_grafanas_prometheus_formatting():
     assert substitute(expr, {"deployment": ["a.b"], "dag_id": ["x", "y+z"]}, "2m") == (
         'up{deployment=~"a\\\\.b", dag_id=~"(x|y\\\\+z)"}[2m]'
     )
+    assert substitute(expr, {"deployment": ["$__all"], "dag_id": ["x"]}, "2m") == (
+        'up{deployment=~".*", dag_id=~"x"}[2m]'
+    ), "All is the variable's allValue"
 
 
 def test_generate_writes_the_same_bytes_every_time(tmp_path, capsys):
