@@ -9,6 +9,7 @@ from airglow.bridge.commandline import CommandParser, ExitCode, fail
 from airglow.dashboards.collection import dashboards
 from airglow.dashboards.outputs import OutputOptions, write
 from airglow.dashboards.preview import PreviewError, preview
+from airglow.dashboards.rules import RUNBOOKS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,6 +27,12 @@ def parser() -> argparse.ArgumentParser:
         "--dashboards-path",
         default="/var/lib/grafana/dashboards/airglow",
         help="where Grafana reads the JSON (file provisioning)",
+    )
+    generate.add_argument(
+        "--runbook-url",
+        type=http_url,
+        help="where docs/runbooks is served, for the alerts' runbook_url, e.g. "
+        "https://git.example.com/airglow/blob/v1/docs/runbooks (default: the repository path docs/runbooks)",
     )
     draw = commands.add_parser("preview", help="draw each dashboard to a PNG from the data in a Prometheus")
     draw.add_argument(
@@ -52,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"airglow-dashboards {args.command}"
     try:
         if args.command == "generate":
-            written = write(args.out, OutputOptions(args.namespace, args.folder, args.dashboards_path))
+            options = OutputOptions(args.namespace, args.folder, args.dashboards_path, args.runbook_url or RUNBOOKS)
+            written = write(args.out, options)
         else:
             written = preview(dashboards(), args.prometheus, args.out, args.deployment, args.window)
     except PreviewError as error:

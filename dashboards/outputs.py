@@ -5,6 +5,7 @@
 <out>/rules/airglow-rules.yml                   Prometheus rules file (promtool check rules)
 <out>/kubernetes/prometheusrule.yaml            the same rules as a Prometheus Operator PrometheusRule
 <out>/kubernetes/grafana-dashboards.yaml        one ConfigMap per dashboard for the Grafana sidecar
+<out>/alertmanager/inhibit-rules.yml           the Alertmanager inhibit rule of a bridge outage
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class OutputOptions:
     namespace: str = "monitoring"
     folder: str = "Airflow"
     dashboards_path: str = "/var/lib/grafana/dashboards/airglow"
+    runbooks: str = rules.RUNBOOKS  # where the alerts' runbook_url points
 
 
 def dump_json(value: Any) -> str:
@@ -73,8 +75,11 @@ def files(options: OutputOptions = OutputOptions()) -> dict[str, str]:
     models = dashboards()
     out = {f"dashboards/{name}.json": dump_json(model) for name, model in models.items()}
     out["provisioning/dashboards/airglow.yaml"] = dump_yaml(provisioning(options))
-    out["rules/airglow-rules.yml"] = dump_yaml(rules.rules_file())
-    out["kubernetes/prometheusrule.yaml"] = dump_yaml(rules.prometheus_rule(namespace=options.namespace))
+    out["rules/airglow-rules.yml"] = dump_yaml(rules.rules_file(options.runbooks))
+    out["kubernetes/prometheusrule.yaml"] = dump_yaml(
+        rules.prometheus_rule(namespace=options.namespace, runbooks=options.runbooks)
+    )
+    out["alertmanager/inhibit-rules.yml"] = dump_yaml(rules.inhibit_rules())
     out["kubernetes/grafana-dashboards.yaml"] = yaml.safe_dump_all(
         [config_map(name, model, options) for name, model in models.items()], sort_keys=False, width=120
     )

@@ -37,15 +37,15 @@ class Recording:
 
 @dataclass(frozen=True)
 class Alert:
-    """An alerting rule; ``signal`` says what it is derived from, ``runbook`` names its page in
-    docs/runbooks (several alerts of one kind share one)."""
+    """An alerting rule; ``signal`` says what it is derived from; its page in docs/runbooks is named after
+    it, or ``runbook`` (the alerts of one kind for several components share one)."""
 
     name: str
     expr: str
     summary: str
     description: str
     signal: str
-    runbook: str
+    runbook: str = ""  # its page's name when not the alert's
     severity: str = "warning"
     for_: str = "0m"
     deployment: str = ""  # a fixed deployment label (the bridge's alerts); else the expression's
@@ -60,7 +60,7 @@ class Alert:
         rule["annotations"] = {
             "summary": self.summary,
             "description": self.description,
-            "runbook_url": f"{runbooks}/{self.runbook}.md",
+            "runbook_url": f"{runbooks}/{self.runbook or self.name}.md",
         }
         return rule
 
@@ -122,7 +122,7 @@ def heartbeat_alerts(metric: str) -> list[Alert]:
             f"No {metric} heartbeat of deployment {{{{ $labels.deployment }}}} reached the bridge for {wait}: "
             "the component is down, stuck, or cannot send statsd.",
             STATSD,
-            "airflow-heartbeat-missing",
+            runbook="AirflowHeartbeatMissing",
             severity="critical",
             for_=wait,
         ),
@@ -135,7 +135,7 @@ def heartbeat_alerts(metric: str) -> list[Alert]:
             "over the last 10 minutes (its norm: the higher of its own daily median and the fleet's): it "
             "restarts, crash-loops or stalls between beats.",
             STATSD,
-            "airflow-heartbeat-degraded",
+            runbook="AirflowHeartbeatDegraded",
             for_="15m",
         ),
     ]
@@ -155,7 +155,6 @@ def task_alerts() -> list[Alert]:
             "{{ $labels.deployment }}: {{ $value | humanizePercentage }} of tasks failed",
             "More than 20% of the task instances that finished in the last 15 minutes failed (10 at least).",
             STATSD,
-            "AirflowTaskFailureRatioHigh",
             for_="10m",
         ),
         Alert(
@@ -165,7 +164,6 @@ def task_alerts() -> list[Alert]:
             "Tasks stayed queued for 15 minutes while not one task instance started: pods are not being "
             "created or not starting.",
             STATSD,
-            "AirflowQueueNotDraining",
             for_="5m",
         ),
         Alert(
@@ -176,7 +174,6 @@ def task_alerts() -> list[Alert]:
             "At least 10 tasks were queued at every moment of the last 30 minutes, and more are queued now "
             "than 30 minutes ago: tasks arrive faster than the executor starts them.",
             STATSD,
-            "AirflowTaskBacklogGrowing",
             for_="15m",
         ),
         Alert(
@@ -186,7 +183,6 @@ def task_alerts() -> list[Alert]:
             "95% of the task instances that left the queue in the last 15 minutes waited up to this long "
             "between queued and running (Airflow 2 sends task.queued_duration; Airflow 3 does not yet).",
             STATSD,
-            "AirflowTaskQueuedTooLong",
             for_="10m",
         ),
         Alert(
@@ -195,7 +191,6 @@ def task_alerts() -> list[Alert]:
             "{{ $labels.deployment }}: pool {{ $labels.pool_name }} starves {{ $value }} tasks",
             "Tasks cannot be scheduled because pool {{ $labels.pool_name }} has no open slot.",
             STATSD,
-            "AirflowPoolStarvingTasks",
             for_="15m",
         ),
         Alert(
@@ -204,7 +199,6 @@ def task_alerts() -> list[Alert]:
             "{{ $labels.deployment }}: {{ $value }} DAG files fail to import",
             "The dag-processor reports import errors; the DAGs in those files are not updated.",
             STATSD,
-            "AirflowDagImportErrors",
             for_="5m",
         ),
         Alert(
@@ -216,7 +210,6 @@ def task_alerts() -> list[Alert]:
             "minutes, near dag_file_processor_timeout (50 s by default): the slowest files are on the DAG "
             "parsing row of the deployment dashboard.",
             STATSD,
-            "AirflowDagFileSlow",
             for_="15m",
         ),
         Alert(
@@ -227,7 +220,6 @@ def task_alerts() -> list[Alert]:
             "The scheduler killed task instances whose task stopped heartbeating (zombies) in the last 15 "
             "minutes: their pods died without telling Airflow.",
             STATSD,
-            "AirflowZombieTasks",
         ),
         Alert(
             "AirflowDeadlineMissed",
@@ -236,7 +228,6 @@ def task_alerts() -> list[Alert]:
             "DAG runs of deployment {{ $labels.deployment }} missed the deadline their DAG sets "
             "(Airflow 3.1+ deadline alerts) in the last 15 minutes.",
             STATSD,
-            "AirflowDeadlineMissed",
         ),
     ]
 
@@ -250,7 +241,6 @@ def scheduler_alerts() -> list[Alert]:
             "The scheduler's loop is slow: tasks are scheduled and queued late. Usually the database, or too "
             "many DAG runs per loop.",
             STATSD,
-            "AirflowSchedulerLoopSlow",
             for_="10m",
         ),
         Alert(
@@ -261,7 +251,6 @@ def scheduler_alerts() -> list[Alert]:
             "The section that queues task instances under a database lock is slow: every scheduler waits "
             "for it, and tasks start late.",
             STATSD,
-            "AirflowSchedulerCriticalSectionSlow",
             for_="10m",
         ),
         Alert(
@@ -272,7 +261,6 @@ def scheduler_alerts() -> list[Alert]:
             "Calls to create task pods are refused by the Kubernetes API (403: quota or RBAC, 409: name "
             "conflict, 422: invalid pod spec): the tasks stay queued or fail.",
             STATSD,
-            "AirflowPodCreationErrors",
             for_="5m",
         ),
     ]
@@ -289,7 +277,6 @@ def task_pod_alerts() -> list[Alert]:
             "Pending for more than 10 minutes (unschedulable, quota, image pull or volume): "
             + listed_pods(health.pods_pending_longer(600, in_namespace)),
             KUBERNETES,
-            "AirflowTaskPodPendingTooLong",
             for_="1m",
         ),
         Alert(
@@ -299,7 +286,6 @@ def task_pod_alerts() -> list[Alert]:
             "Task containers hit their memory limit in the last 10 minutes; raise the limit in the pod "
             "override or the pod template. Pods: " + listed_pods(health.oom_killed_pods("10m", in_namespace)),
             KUBERNETES,
-            "AirflowTaskPodOOMKilled",
         ),
         Alert(
             "AirflowTaskPodsCannotStart",
@@ -308,7 +294,6 @@ def task_pod_alerts() -> list[Alert]:
             "Task pods wait on an image pull error or a bad container config and will not start by "
             "themselves. Pods: " + listed_pods(health.unstartable_pods(in_namespace)),
             KUBERNETES,
-            "AirflowTaskPodsCannotStart",
             for_="5m",
         ),
     ]
@@ -327,7 +312,6 @@ def bridge_alerts() -> list[Alert]:
             "Prometheus cannot scrape the bridge (or finds none): the Airflow metrics behind it are missing, "
             "and the alerts derived from them are inhibited while it is down.",
             BRIDGE,
-            "AirglowBridgeDown",
             severity="critical",
             for_="2m",
             deployment=FLEET,
@@ -339,7 +323,6 @@ def bridge_alerts() -> list[Alert]:
             "Malformed lines, a full UDP queue or receive buffer (raise --statsd.read-buffer) or over-long TCP "
             "lines; see statsd_exporter_sample_errors_total by reason on the bridge dashboard.",
             BRIDGE,
-            "AirglowBridgeDroppingLines",
             for_="10m",
             deployment=FLEET,
         ),
@@ -350,7 +333,6 @@ def bridge_alerts() -> list[Alert]:
             "A label is exploding (see airglow_bridge_series_dropped_total by metric_name); metrics of new "
             "series are lost until old ones expire or the limit is raised.",
             BRIDGE,
-            "AirglowBridgeSeriesLimitHit",
             deployment=FLEET,
         ),
         Alert(
@@ -360,7 +342,6 @@ def bridge_alerts() -> list[Alert]:
             "Bridge {{ $labels.instance }} holds {{ $value | humanizePercentage }} of its series limit",
             "New series will be dropped once the limit is reached.",
             BRIDGE,
-            "AirglowBridgeSeriesNearLimit",
             for_="15m",
             deployment=FLEET,
         ),
@@ -391,6 +372,20 @@ def groups(runbooks: str = RUNBOOKS) -> list[dict[str, Any]]:
 
 def rules_file(runbooks: str = RUNBOOKS) -> dict[str, Any]:
     return {"groups": groups(runbooks)}
+
+
+def inhibit_rules() -> dict[str, Any]:
+    """The Alertmanager inhibit rule of a bridge outage: while any bridge is down, the alerts derived from
+    statsd stay quiet (they would only repeat that their numbers are missing). Merge it into the
+    Alertmanager configuration's ``inhibit_rules``."""
+    return {
+        "inhibit_rules": [
+            {
+                "source_matchers": ['alertname="AirglowBridgeDown"'],
+                "target_matchers": [f'signal="{STATSD}"'],
+            }
+        ]
+    }
 
 
 def prometheus_rule(

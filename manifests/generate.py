@@ -7,6 +7,7 @@ base/mapping.yml                                   the bridge's built-in Airflow
 monitoring/prometheus-operator/prometheusrule.yaml Airglow's rules as a PrometheusRule (dashboards/rules.py)
 monitoring/prometheus/airglow-rules.yml            the same rules as a Prometheus rules file
 monitoring/grafana-dashboards/grafana-dashboards.yaml  one ConfigMap per dashboard (dashboards/)
+monitoring/alertmanager/inhibit-rules.yml          the Alertmanager inhibit rule of a bridge outage
 overlays/fleet-per-namespace/                      manifests/fleet.py's layout for two example namespaces
 """
 
@@ -38,6 +39,7 @@ FROM_DASHBOARDS = {
         "kubernetes/grafana-dashboards.yaml",
         "dashboards/",
     ),
+    "monitoring/alertmanager/inhibit-rules.yml": ("alertmanager/inhibit-rules.yml", "dashboards/rules.py"),
 }
 
 

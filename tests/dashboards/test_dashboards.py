@@ -156,7 +156,7 @@ def test_generate_writes_the_same_bytes_every_time(tmp_path, capsys):
     assert dashboards_cli(["generate", "--out", str(first)]) == 0
     assert dashboards_cli(["generate", "--out", str(second)]) == 0
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert len(files) == len(dashboards()) + 4
+    assert len(files) == len(dashboards()) + 5
     for relative in files:
         assert (first / relative).read_bytes() == (second / relative).read_bytes(), relative
 
@@ -207,3 +207,22 @@ def test_promtool_unit_tests_pass_and_cover_every_alert_firing_and_silent(tmp_pa
     fires = {case["alertname"] for case in cases if case["exp_alerts"]}
     silent = {case["alertname"] for case in cases if not case["exp_alerts"]}
     assert alerts == fires == silent
+
+
+RUNBOOKS = ROOT / "docs" / "runbooks"
+
+
+def test_every_alert_has_a_runbook_that_says_what_it_means_how_to_confirm_and_what_to_do():
+    pages = {alert.runbook or alert.name for alert in rules.alerts()}
+    assert {path.stem for path in RUNBOOKS.glob("*.md")} == pages, "one page per kind of alert, none orphaned"
+    for page in pages:
+        text = (RUNBOOKS / f"{page}.md").read_text()
+        sections = re.findall(r"^## (.+)$", text, re.MULTILINE)
+        assert sections == ["What it means", "How to confirm", "What to do"], page
+    for group in rules.groups("https://git.example.com/airglow/blob/v1/docs/runbooks"):
+        for rule in group["rules"]:
+            if "alert" in rule:
+                url = rule["annotations"]["runbook_url"]
+                assert url.startswith("https://git.example.com/airglow/blob/v1/docs/runbooks/")
+                assert (RUNBOOKS / url.rpartition("/")[2]).exists(), rule["alert"]
+                assert rule["labels"]["signal"] in (rules.STATSD, rules.KUBERNETES, rules.BRIDGE)
