@@ -149,6 +149,7 @@ class Pipeline:
             # something of: busy. first, first_value: a counted first form whose twin may come next.
             busy, first, first_value, claimed = self._claim(sender)
             firsts = dropped = 0
+            bare_paired: list[str] = []  # families of bare forms the loop paired with the legacy form before
             for line in lines:
                 colon = line.find(b":")
                 bar = line.find(b"|", colon)
@@ -178,6 +179,19 @@ class Pipeline:
                                     dropped += 1
                                     hits[0] += 1
                                     continue
+                                if (
+                                    pair is None
+                                    and first is not None
+                                    and first[2] == twin[2]
+                                    and first[0] > 0  # a legacy form: a bare form's twin
+                                    and first_value == keyvalue
+                                    and twin[2] not in busy
+                                ):
+                                    first = None
+                                    dropped += 1
+                                    bare_paired.append(twin[2])
+                                    hits[0] += 1
+                                    continue
                                 if first is not None and pair is not None and twin[2] not in busy:
                                     # The first form's twin did not come next: from now on the pairing state
                                     # expects it.
@@ -189,8 +203,16 @@ class Pipeline:
                                 else:  # the pairing state decides
                                     if firsts or dropped or first is not None:
                                         self._counted(
-                                            sender, firsts, dropped, first, first_value, now, claimed
+                                            sender,
+                                            firsts,
+                                            dropped,
+                                            first,
+                                            first_value,
+                                            now,
+                                            claimed,
+                                            bare_paired,
                                         )
+                                        bare_paired = []
                                     firsts = dropped = 0
                                     bare = pair is None
                                     update: Update | None = (
@@ -220,12 +242,13 @@ class Pipeline:
                         key = None  # a cached line with an unusual value: the full path, not cached again
                 # The full path pairs through the pairing state: bring it up to date first.
                 if firsts or dropped or first is not None:
-                    self._counted(sender, firsts, dropped, first, first_value, now, claimed)
+                    self._counted(sender, firsts, dropped, first, first_value, now, claimed, bare_paired)
+                    bare_paired = []
                 firsts = dropped = 0
                 self._slow(line, key, now, pod_deployment, sender)
                 busy, first, first_value, claimed = self._claim(sender)
             if firsts or dropped or first is not None:
-                self._counted(sender, firsts, dropped, first, first_value, now, claimed)
+                self._counted(sender, firsts, dropped, first, first_value, now, claimed, bare_paired)
 
     def _claim(
         self, sender: Hashable
@@ -248,16 +271,18 @@ class Pipeline:
         value: float | None,
         now: float,
         claimed: tuple | None,
+        bare_paired: list[str],
     ) -> None:
         """Tell the pairing state what the hot loop paired since ``_claim`` (``claimed``: handed back as it
-        is when the first form is still the one claimed)."""
+        is when the first form is still the one claimed; ``bare_paired``: the families of the bare forms among
+        the ``dropped``)."""
         if first is None:
             unpaired = None
         elif claimed is not None and claimed[2] is first and claimed[1] == value:
             unpaired = claimed
         else:
             unpaired = (TwinRole._make(first[3]), value, first)
-        self.twins.counted(sender, firsts, dropped, unpaired, now)
+        self.twins.counted(sender, firsts, dropped, unpaired, now, bare_paired)
 
     def _cached_twin(self, role: TwinRole, resolution: Resolution | None, series) -> CachedTwin:
         """A twin line's part of its cache entry. The two forms of an event get opposite pair numbers (a

@@ -23,7 +23,7 @@ Every table is bounded: a full generation is turned over early, and what it held
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Hashable
+from collections.abc import Callable, Container, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar, cast
 
@@ -335,14 +335,27 @@ class Twins(Generic[P]):
             pending = last.previous.pop(sender, None)
         return self._senders.get(sender, _NO_FAMILIES), pending
 
-    def counted(self, sender: Hashable, first: int, dropped: int, unpaired: tuple | None, now: float) -> None:
-        """What a caller paired by itself after ``claim(sender)``: ``first`` forms counted, ``dropped`` twins,
+    def counted(
+        self,
+        sender: Hashable,
+        first: int,
+        dropped: int,
+        unpaired: tuple | None,
+        now: float,
+        bare_paired: Iterable[str] = (),
+    ) -> None:
+        """What a caller paired by itself after ``claim(sender)``: ``first`` forms counted, ``dropped`` twins
+        (among them bare forms of the families ``bare_paired``, each paired with the legacy form before it),
         and the last first form still ``unpaired`` (role, value, the caller's token), whose twin is now
         expected."""
         if first:
             self.decisions[FIRST] += first
         if dropped:
             self.decisions[PAIRED] += dropped
+        for family in bare_paired:
+            learned = self._learned.get((sender, family))
+            if learned is not None:
+                learned.alone_streak = 0
         if unpaired is not None:
             last = self._last
             if last.added < last.limit and last.turn_at is not None:  # the common case, inline

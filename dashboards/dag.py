@@ -126,5 +126,6 @@ def build() -> core.Dashboard:
         "Airflow DAGs and tasks",
         "Runs and task instances of the selected DAGs: states, durations, retries and failures.",
         [runs(), task_instances(), durations()],
-        [variables.datasource(), variables.deployment(), variables.dag_id()],
+        # A DAG lives in one deployment: the dashboard opens on one, with all its DAGs.
+        [variables.datasource(), variables.deployment(opens_on_all=False), variables.dag_id()],
     )

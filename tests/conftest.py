@@ -65,11 +65,12 @@ def bridge_factory() -> Iterator:
 
 @pytest.fixture
 def prometheus_factory(tmp_path) -> Iterator:
-    """Starts the real Prometheus (Debian package) on loopback, scraping the given targets every second."""
+    """Starts the real Prometheus (Debian package) on loopback, scraping the given targets every second (or
+    every ``interval`` seconds)."""
     started: list[PrometheusServer] = []
 
-    def factory(scrape_config: str) -> PrometheusServer:
-        server = start_prometheus(tmp_path / f"prometheus-{len(started)}", scrape_config)
+    def factory(scrape_config: str, interval: int = 1) -> PrometheusServer:
+        server = start_prometheus(tmp_path / f"prometheus-{len(started)}", scrape_config, interval)
         started.append(server)
         return server
 

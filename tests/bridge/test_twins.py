@@ -152,6 +152,21 @@ def test_a_sender_without_legacy_names_stops_waiting_with_plain_statsd() -> None
     assert twins.offer("other", roles("t")[BARE], 1.0, "held", now) == []
 
 
+def test_a_bare_form_its_caller_paired_unlearns_that_the_sender_sends_it_alone() -> None:
+    """The pipeline's hot loop pairs a bare form with the legacy form just before it by itself, and says so
+    in ``counted``: the sender does send legacy names, so its next lone bare form waits for its twin again."""
+    twins = Pairing(window=1.0, memory=30.0)
+    now, n = 0.0, 0
+    while twins.offer("s", roles(f"t{n}")[BARE], 1.0, f"bare{n}", now) == []:
+        now += 3.0
+        twins.due(now)
+        n += 1
+    assert twins.offer("s", roles("learned")[BARE], 1.0, "at once", now) == ["at once"]
+    twins.counted("s", 1, 1, None, now, [FAMILY])
+    assert twins.offer("s", roles("again")[BARE], 1.0, "waits", now) == []
+    assert twins.decisions[PAIRED] == 1
+
+
 def test_a_full_table_counts_its_oldest_waiting_events_early() -> None:
     twins = Pairing(max_held=2)
     out = [twins.offer("s", TwinRole(BARE, "", f"family{n}"), 1.0, f"bare{n}", 0.0) for n in range(7)]

@@ -86,8 +86,8 @@ def test_dashboard_conventions(name):
             assert variable["allValue"] == ".*", "All must be one short regex, not every value"
     if "deployment" in variables:
         assert variables["deployment"]["multi"]
-        assert variables["deployment"]["includeAll"] != (name == "airflow-deployment"), (
-            "the deployment dashboard opens on one deployment, the others on All"
+        assert variables["deployment"]["includeAll"] != (name in ("airflow-deployment", "airflow-dag")), (
+            "the deployment and DAG dashboards open on one deployment, the others on All"
         )
     if "dag_id" in variables:
         assert "$deployment" in variables["dag_id"]["query"], "dag_id must be chained on deployment"

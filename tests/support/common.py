@@ -66,10 +66,12 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: s
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def http_get(url: str, headers: dict | None = None, method: str = "GET") -> tuple[int, bytes, dict]:
+def http_get(
+    url: str, headers: dict | None = None, method: str = "GET", timeout: float = 10
+) -> tuple[int, bytes, dict]:
     request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)

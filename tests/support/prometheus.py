@@ -40,13 +40,16 @@ class PrometheusServer:
             self.process.kill()
 
 
-def start_prometheus(directory: Path, scrape_config: str) -> PrometheusServer:
-    """Prometheus with its config and data under ``directory``, scraping every second."""
+def start_prometheus(directory: Path, scrape_config: str, interval: int = 1) -> PrometheusServer:
+    """Prometheus with its config and data under ``directory``, scraping and evaluating every ``interval``
+    seconds."""
     binary = require_binary("prometheus")
     port = free_port()
     directory.mkdir()
     config = directory / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + scrape_config)
+    config.write_text(
+        f"global:\n  scrape_interval: {interval}s\n  evaluation_interval: {interval}s\n" + scrape_config
+    )
     with open(directory / "prometheus.log", "wb") as log:
         process = subprocess.Popen(
             [
