@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -95,6 +96,10 @@ def inline_exprs() -> list[str]:
         expr = recorded[concern.record]
         for name in sorted(recorded, key=len, reverse=True):
             if name != concern.record and name in expr:
+                # A recording read over a range becomes a subquery at the evaluation interval.
+                expr = re.sub(
+                    re.escape(name) + r"\[(\w+)\]", f"({recorded[name]})[\\1:1m]", expr
+                )
                 expr = expr.replace(name, f"({recorded[name]})")
         exprs.append(expr)
     return exprs

@@ -183,7 +183,8 @@ class Pipeline:
                                     pair is None
                                     and first is not None
                                     and first[2] == twin[2]
-                                    and first[0] > 0  # a legacy form: a bare form's twin
+                                    and first[3][0]
+                                    == LEGACY  # (its role) a bare form pairs with a legacy one
                                     and first_value == keyvalue
                                     and twin[2] not in busy
                                 ):

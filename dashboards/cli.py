@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"airglow-dashboards {args.command}"
     try:
         if args.command == "generate":
-            options = OutputOptions(args.namespace, args.folder, args.dashboards_path, args.runbook_url or RUNBOOKS)
+            options = OutputOptions(
+                args.namespace, args.folder, args.dashboards_path, args.runbook_url or RUNBOOKS
+            )
             written = write(args.out, options)
         else:
             written = preview(dashboards(), args.prometheus, args.out, args.deployment, args.window)

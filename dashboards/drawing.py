@@ -139,7 +139,8 @@ def time_axis(start: float, end: float, left: float, right: float, y: float) -> 
 def bucket_counts(buckets: Sequence[Series]) -> list[list[tuple[float, float]]]:
     """Prometheus buckets are cumulative (``le`` counts everything below it); the heatmap shows each
     bucket's own share, as Grafana does: the bucket minus the one below it, at each time."""
-    counts, below = [], {}
+    counts: list[list[tuple[float, float]]] = []
+    below: dict[float, float] = {}
     for series in buckets:
         points = finite(series.points)
         counts.append([(t, max(v - below.get(t, 0.0), 0.0)) for t, v in points])

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.common import free_port, http_get, require_binary, wait_until
+from support.common import http_get, require_binary, wait_until
+from support.prometheus import start_prometheus_binary
 
 from airglow.dashboards import rules
 
@@ -23,7 +24,6 @@ pytestmark = [pytest.mark.server]
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[str]:
     """Alertmanager on loopback with the generated inhibit rule and a receiver that sends nowhere."""
-    binary = require_binary("prometheus-alertmanager")
     config = tmp_path / "alertmanager.yml"
     config.write_text(
         yaml.safe_dump(
@@ -34,23 +34,11 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
         [require_binary("amtool"), "check-config", str(config)], capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    port = free_port()
-    with open(tmp_path / "alertmanager.log", "wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    url = f"http://127.0.0.1:{port}"
+    process, port = start_prometheus_binary(
+        "prometheus-alertmanager", config, tmp_path, "--storage.path", "--cluster.listen-address="
+    )
     try:
-        wait_until(lambda: http_get(url + "/-/ready")[0] == 200, 30, 0.2, what="alertmanager ready")
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=15)

@@ -43,28 +43,39 @@ class PrometheusServer:
 def start_prometheus(directory: Path, scrape_config: str, interval: int = 1) -> PrometheusServer:
     """Prometheus with its config and data under ``directory``, scraping and evaluating every ``interval``
     seconds."""
-    binary = require_binary("prometheus")
-    port = free_port()
     directory.mkdir()
     config = directory / "prometheus.yml"
     config.write_text(
         f"global:\n  scrape_interval: {interval}s\n  evaluation_interval: {interval}s\n" + scrape_config
     )
-    with open(directory / "prometheus.log", "wb") as log:
+    process, port = start_prometheus_binary("prometheus", config, directory)
+    return PrometheusServer(process, port)
+
+
+def start_prometheus_binary(
+    name: str, config: Path, directory: Path, storage_flag: str = "--storage.tsdb.path", *flags: str
+) -> tuple[subprocess.Popen, int]:
+    """A server of the Prometheus project (prometheus, prometheus-alertmanager) on a free loopback port, with
+    ``config`` and its data under ``directory``, once it answers /-/ready; its log in ``directory``."""
+    binary = require_binary(name)
+    port = free_port()
+    with open(directory / f"{name}.log", "wb") as log:
         process = subprocess.Popen(
             [
                 binary,
                 f"--config.file={config}",
-                f"--storage.tsdb.path={directory / 'data'}",
+                f"{storage_flag}={directory / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
+                *flags,
             ],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
-    server = PrometheusServer(process, port)
+    url = f"http://127.0.0.1:{port}/-/ready"
     try:
-        wait_until(lambda: http_get(server.url + "/-/ready")[0] == 200, 30, what="prometheus ready")
+        wait_until(lambda: http_get(url)[0] == 200, 30, 0.2, what=f"{name} ready")
     except AssertionError:
-        server.stop()
+        process.terminate()
+        process.wait(timeout=15)
         raise
-    return server
+    return process, port
