@@ -96,7 +96,7 @@ def inline_exprs() -> list[str]:
         expr = recorded[concern.record]
         for name in sorted(recorded, key=len, reverse=True):
             if name != concern.record and name in expr:
-                # A recording read over a range becomes a subquery at the evaluation interval.
+                # A recording read over a range becomes a subquery at a one-minute resolution.
                 expr = re.sub(
                     re.escape(name) + r"\[(\w+)\]", f"({recorded[name]})[\\1:1m]", expr
                 )
