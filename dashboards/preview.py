@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,8 @@ class Prometheus:
         try:
             with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=self.timeout) as response:
                 body = json.load(response)
+        except urllib.error.HTTPError as error:  # Prometheus says why in the body (a bad query: 400)
+            raise PreviewError(f"{self.url}{path}: {error.code} {refusal(error)}") from None
         except (OSError, ValueError) as error:
             raise PreviewError(f"{self.url}{path}: {error}") from error
         if body.get("status") != "success":
@@ -75,6 +78,14 @@ class Prometheus:
             Series(item["metric"], [(float(t), float(v)) for t, v in item["values"]])
             for item in data["result"]
         ]
+
+
+def refusal(error: urllib.error.HTTPError) -> str:
+    """What Prometheus gave as the reason of an error answer, or the HTTP reason."""
+    try:
+        return str(json.load(error).get("error") or error.reason)
+    except (OSError, ValueError, AttributeError):
+        return str(error.reason)
 
 
 def rate_interval(window: float) -> str:

@@ -139,10 +139,14 @@ def check_dashboards(prometheus, deployments: int, tmp_path, capsys) -> None:
         print(f"\nfleet rule evaluation at {deployments} deployments: {evaluation_seconds(groups)}")
 
     out = tmp_path / f"preview-{deployments}"
+    capsys.readouterr()
     pictures = preview(dashboards(), prometheus.url, out, window=120)
+    progress = capsys.readouterr().err
     with capsys.disabled():
         print(f"preview PNGs of the {deployments}-deployment run: {out}")
     assert [p.name for p in pictures] == [f"{name}.png" for name in dashboards()]
+    for number, picture in enumerate(pictures, 1):
+        assert f"[{number}/{len(pictures)}] {picture} (" in progress, progress
     for picture in pictures:
         assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000, picture
 
@@ -183,3 +187,21 @@ def test_every_panel_query_returns_data_and_every_rule_evaluates(simulated_fleet
 @pytest.mark.parametrize("simulated_fleet", [40], indirect=True)
 def test_the_overview_at_40_deployments_puts_the_troubled_one_first(simulated_fleet, tmp_path, capsys):
     check_dashboards(simulated_fleet, 40, tmp_path, capsys)
+
+
+@pytest.mark.server
+def test_a_query_that_fails_is_named_with_its_dashboard_and_panel(prometheus_factory, tmp_path) -> None:
+    """Prometheus refuses a panel's query: the preview stops with the dashboard and the panel, and what
+    Prometheus said, instead of a bare HTTP error."""
+    from airglow.dashboards.preview import PreviewError, draw_dashboard
+
+    prometheus = prometheus_factory("scrape_configs: []\n")
+    model = dashboards()["airglow-bridge"]
+    broken = json.loads(json.dumps(model))
+    panel = next(panel for panel in broken["panels"] if panel.get("targets"))
+    panel["targets"][0]["expr"] = "rate(up[5m]"  # a parse error
+    with pytest.raises(PreviewError) as raised:
+        draw_dashboard(broken, Prometheus(prometheus.url), {}, 300, time.time())
+    message = str(raised.value)
+    assert message.startswith(f"{model['title']} / {panel['title']}: "), message
+    assert "parse error" in message, message
