@@ -97,9 +97,7 @@ def inline_exprs() -> list[str]:
         for name in sorted(recorded, key=len, reverse=True):
             if name != concern.record and name in expr:
                 # A recording read over a range becomes a subquery at a one-minute resolution.
-                expr = re.sub(
-                    re.escape(name) + r"\[(\w+)\]", f"({recorded[name]})[\\1:1m]", expr
-                )
+                expr = re.sub(re.escape(name) + r"\[(\w+)\]", f"({recorded[name]})[\\1:1m]", expr)
                 expr = expr.replace(name, f"({recorded[name]})")
         exprs.append(expr)
     return exprs
