@@ -172,7 +172,8 @@ class HttpServer:
         if self._server is not None:
             self._loop.call_soon_threadsafe(self._server.close)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():  # a failed start leaves later threads unstarted
+            self._thread.join(timeout=5)
         self._renderers.shutdown(wait=False, cancel_futures=True)
         self._workers.shutdown(wait=False, cancel_futures=True)
         self._sock.close()

@@ -97,7 +97,8 @@ class DatagramListener:
     def close(self) -> None:
         self._closed.set()
         close_socket(self._sock)
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():  # a failed start leaves later threads unstarted
+            self._thread.join(timeout=2)
 
 
 def _drain(sock: socket.socket, first: tuple[bytes, Sender]) -> tuple[dict[Sender, list[bytes]], int]:
@@ -321,7 +322,8 @@ class TCPListener:
     def close(self) -> None:
         self._closed.set()
         self._wake_write.send(b"x")
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():  # a failed start leaves later threads unstarted
+            self._thread.join(timeout=5)
         self._selector.close()
         for sock in (self._sock, self._wake_read, self._wake_write):
             sock.close()

@@ -237,8 +237,10 @@ def test_bad_flags_are_rejected_clearly(flag: str, message: str) -> None:
     assert result.returncode == 2 and message in result.stderr.decode()
 
 
-def test_not_ready_until_listeners_are_bound(tmp_path) -> None:
-    """Another process holds the statsd port: the bridge serves /-/ready as 503 and then exits."""
+@pytest.mark.parametrize("udp_bound_first", [False, True], ids=["tcp only", "udp bound first"])
+def test_a_busy_statsd_port_stops_the_bridge_cleanly(udp_bound_first: bool) -> None:
+    """Another process holds the statsd port: the bridge says which flag and exits 3, with no traceback,
+    also when a listener bound before it has not started yet."""
     http_port, busy = free_port(), socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
@@ -247,7 +249,7 @@ def test_not_ready_until_listeners_are_bound(tmp_path) -> None:
         result = subprocess.run(
             bridge_command(
                 f"--web.listen-address=127.0.0.1:{http_port}",
-                "--statsd.listen-udp=",
+                "--statsd.listen-udp=" + (f"127.0.0.1:{free_port()}" if udp_bound_first else ""),
                 f"--statsd.listen-tcp=127.0.0.1:{port}",
             ),
             cwd=ROOT,
@@ -256,7 +258,8 @@ def test_not_ready_until_listeners_are_bound(tmp_path) -> None:
         )
     finally:
         busy.close()
-    assert result.returncode == 3
+    assert result.returncode == 3, result.stderr.decode()
+    assert b"Traceback" not in result.stderr
     assert (
         f"cannot listen on 127.0.0.1:{port} (--statsd.listen-tcp): Address already in use".encode()
         in result.stderr

@@ -74,7 +74,36 @@ def bridge_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "airglow.bridge", *args]
 
 
+PORT_ATTEMPTS = 3
+
+
 def start_bridge(*extra: str, udp: bool = True, tcp: bool = True, env: dict | None = None) -> BridgeProcess:
+    """A ready bridge on fresh loopback ports. A port picked free can be taken (as some connection's local
+    port) before the bridge binds it: then the bridge is started again on other ports."""
+    attempts_left = PORT_ATTEMPTS
+    while True:
+        attempts_left -= 1
+        bridge = _launch(extra, udp, tcp, env)
+        _wait_until_ready_or_gone(bridge)
+        if bridge.process.poll() is None:
+            return bridge
+        stderr = bridge.stop()
+        if "Address already in use" not in stderr or not attempts_left:
+            raise AssertionError(f"bridge exited {bridge.process.returncode}: {stderr}")
+
+
+def _wait_until_ready_or_gone(bridge: BridgeProcess) -> None:
+    try:
+        wait_until(
+            lambda: bridge.process.poll() is not None or http_get(bridge.url + "/-/ready")[0] == 200,
+            what="bridge ready",
+        )
+    except AssertionError:
+        bridge.stop()
+        raise
+
+
+def _launch(extra: tuple[str, ...], udp: bool, tcp: bool, env: dict | None) -> BridgeProcess:
     http_port, statsd_port = free_port(), free_port()
     args = [
         f"--web.listen-address=127.0.0.1:{http_port}",
@@ -89,15 +118,4 @@ def start_bridge(*extra: str, udp: bool = True, tcp: bool = True, env: dict | No
         stderr=subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
-    bridge = BridgeProcess(process, http_port, statsd_port, args)
-    try:
-        wait_until(
-            lambda: process.poll() is not None or http_get(bridge.url + "/-/ready")[0] == 200,
-            what="bridge ready",
-        )
-    except AssertionError:
-        bridge.stop()
-        raise
-    if process.poll() is not None:
-        raise AssertionError(f"bridge exited {process.returncode}: {process.stderr.read().decode()}")
-    return bridge
+    return BridgeProcess(process, http_port, statsd_port, args)
