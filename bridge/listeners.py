@@ -291,12 +291,12 @@ class TCPListener:
 
     def _deliver(self, lines: list[bytes], source: Sender) -> bool:
         """Hand over complete lines; stop at the first too-long one, which closes the connection."""
-        for index, line in enumerate(lines):
-            if len(line) >= TCP_MAX_LINE:
-                if index:
-                    self._handle(lines[:index], source)
-                self._count("statsd_exporter_tcp_too_long_lines_total", 1)
-                return False
+        if lines and max(map(len, lines)) >= TCP_MAX_LINE:  # lengths checked in C, not a loop in Python
+            index = next(index for index, line in enumerate(lines) if len(line) >= TCP_MAX_LINE)
+            if index:
+                self._handle(lines[:index], source)
+            self._count("statsd_exporter_tcp_too_long_lines_total", 1)
+            return False
         if lines:
             self._handle(lines, source)
         return True

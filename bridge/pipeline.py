@@ -146,10 +146,12 @@ class Pipeline:
             twins = self.twins
             offer = twins.offer
             # The hot loop pairs a sender's adjacent twins itself, except in families the pairing state holds
-            # something of: busy. first, first_value: a counted first form whose twin may come next.
-            busy, first, first_value, claimed = self._claim(sender)
+            # something of: busy (None until the first twin line of the batch claims the sender's state).
+            # first, first_value: a counted first form whose twin may come next.
+            busy: Container[str] | None = None
+            first = first_value = claimed = None
             firsts = dropped = 0
-            bare_paired: list[str] = []  # families of bare forms the loop paired with the legacy form before
+            bare_paired: list[str] | None = None  # families of bare forms paired with the legacy form before
             for line in lines:
                 colon = line.find(b":")
                 bar = line.find(b"|", colon)
@@ -172,6 +174,12 @@ class Pipeline:
                             and (value >= 0 or code != _COUNTER)
                         ):
                             if twin is not None:  # counted only if it is its event's first form
+                                # The sender's pairing state, and its first form still waiting, once per batch:
+                                if busy is None:
+                                    busy, claimed = twins.claim(sender)
+                                    if claimed is not None:
+                                        first_value = claimed[1]
+                                        first = claimed[2] or self._cached_twin(claimed[0], None, None)
                                 keyvalue = value if code <= _GAUGE else None
                                 pair = twin[0]  # None for a bare form
                                 if first is not None and first[1] == pair and first_value == keyvalue:
@@ -190,7 +198,10 @@ class Pipeline:
                                 ):
                                     first = None
                                     dropped += 1
-                                    bare_paired.append(twin[2])
+                                    if bare_paired is None:
+                                        bare_paired = [twin[2]]
+                                    else:
+                                        bare_paired.append(twin[2])
                                     hits[0] += 1
                                     continue
                                 if first is not None and pair is not None and twin[2] not in busy:
@@ -213,7 +224,7 @@ class Pipeline:
                                             claimed,
                                             bare_paired,
                                         )
-                                        bare_paired = []
+                                        bare_paired = None
                                     firsts = dropped = 0
                                     bare = pair is None
                                     update: Update | None = (
@@ -227,7 +238,7 @@ class Pipeline:
                                         else None
                                     )
                                     counts = offer(sender, TwinRole._make(twin[3]), keyvalue, update, now)
-                                    busy, first, first_value, claimed = self._claim(sender)
+                                    busy = first = first_value = claimed = None  # claimed again when needed
                                     if not counts or bare:
                                         hits[0] += 1
                                         continue
@@ -244,24 +255,12 @@ class Pipeline:
                 # The full path pairs through the pairing state: bring it up to date first.
                 if firsts or dropped or first is not None:
                     self._counted(sender, firsts, dropped, first, first_value, now, claimed, bare_paired)
-                    bare_paired = []
+                    bare_paired = None
                 firsts = dropped = 0
                 self._slow(line, key, now, pod_deployment, sender)
-                busy, first, first_value, claimed = self._claim(sender)
+                busy = first = first_value = claimed = None  # claimed again when needed
             if firsts or dropped or first is not None:
                 self._counted(sender, firsts, dropped, first, first_value, now, claimed, bare_paired)
-
-    def _claim(
-        self, sender: Hashable
-    ) -> tuple[Container[str], CachedTwin | None, float | None, tuple | None]:
-        """The sender's families the hot loop leaves to the pairing state, the counted first form it starts
-        with and its value, and what was claimed (see Twins.claim). The pairing state keeps a first form the
-        hot loop counted with its cached twin part, so one line per call (a UDP datagram) rebuilds nothing."""
-        busy, claimed = self.twins.claim(sender)
-        if claimed is None:
-            return busy, None, None, None
-        role, value, first = claimed
-        return busy, first if first is not None else self._cached_twin(role, None, None), value, claimed
 
     def _counted(
         self,
@@ -272,9 +271,9 @@ class Pipeline:
         value: float | None,
         now: float,
         claimed: tuple | None,
-        bare_paired: list[str],
+        bare_paired: list[str] | None,
     ) -> None:
-        """Tell the pairing state what the hot loop paired since ``_claim`` (``claimed``: handed back as it
+        """Tell the pairing state what the hot loop paired since it claimed the sender's state (``claimed``: handed back as it
         is when the first form is still the one claimed; ``bare_paired``: the families of the bare forms among
         the ``dropped``)."""
         if first is None:
@@ -282,8 +281,8 @@ class Pipeline:
         elif claimed is not None and claimed[2] is first and claimed[1] == value:
             unpaired = claimed
         else:
-            unpaired = (TwinRole._make(first[3]), value, first)
-        self.twins.counted(sender, firsts, dropped, unpaired, now, bare_paired)
+            unpaired = (first[3], value, first)  # the role's fields: no TwinRole made per line
+        self.twins.counted(sender, firsts, dropped, unpaired, now, bare_paired or ())
 
     def _cached_twin(self, role: TwinRole, resolution: Resolution | None, series) -> CachedTwin:
         """A twin line's part of its cache entry. The two forms of an event get opposite pair numbers (a

@@ -55,14 +55,16 @@ class TwinRole(NamedTuple):
     family: str
 
 
-def is_twin(first: TwinRole, first_value: float | None, role: TwinRole, value: float | None) -> bool:
-    """Whether ``role`` (with ``value``) is the twin of the counted first form ``first``: the other form of the
-    same event (a bare form pairs with a legacy one of its family, never with a tagged one)."""
-    if first_value != value or first.family != role.family or first.form is role.form:
+def is_twin(first: tuple, first_value: float | None, role: TwinRole, value: float | None) -> bool:
+    """Whether ``role`` (with ``value``) is the twin of the counted first form ``first`` (a TwinRole or its
+    fields as a plain tuple): the other form of the same event (a bare form pairs with a legacy one of its
+    family, never with a tagged one)."""
+    form, text, family = first
+    if first_value != value or family != role.family or form is role.form:
         return False
     if role.form is BARE:
-        return first.form is LEGACY
-    return first.form is not BARE and first.text == role.text
+        return form is LEGACY
+    return form is not BARE and text == role.text
 
 
 def canonical(legacy_text: str) -> str:
@@ -346,7 +348,7 @@ class Twins(Generic[P]):
     ) -> None:
         """What a caller paired by itself after ``claim(sender)``: ``first`` forms counted, ``dropped`` twins
         (among them bare forms of the families ``bare_paired``, each paired with the legacy form before it),
-        and the last first form still ``unpaired`` (role, value, the caller's token), whose twin is now
+        and the last first form still ``unpaired`` (role or its fields, value, the caller's token), whose twin is now
         expected."""
         if first:
             self.decisions[FIRST] += first
@@ -407,9 +409,8 @@ class Twins(Generic[P]):
 
     def _expect(self, sender: Hashable, pending: tuple, now: float) -> None:
         """A counted first form whose twin did not come next: expect it under its keys."""
-        first, value = pending[0], pending[1]
-        family, text = first.family, first.text
-        if first.form is LEGACY:
+        (form, text, family), value = pending[0], pending[1]
+        if form is LEGACY:
             self._expect_tagged.add((sender, family, text, value), now)
             self._expect_bare.add((sender, family, value), now)
         else:
