@@ -174,7 +174,8 @@ class Pipeline:
                             and (value >= 0 or code != _COUNTER)
                         ):
                             if twin is not None:  # counted only if it is its event's first form
-                                # The sender's pairing state, and its first form still waiting, once per batch:
+                                # The sender's pairing state, and its first form still waiting, once per batch
+                                # (kept with its cached twin part, so a one-line datagram rebuilds nothing):
                                 if busy is None:
                                     busy, claimed = twins.claim(sender)
                                     if claimed is not None:
@@ -273,9 +274,9 @@ class Pipeline:
         claimed: tuple | None,
         bare_paired: list[str] | None,
     ) -> None:
-        """Tell the pairing state what the hot loop paired since it claimed the sender's state (``claimed``: handed back as it
-        is when the first form is still the one claimed; ``bare_paired``: the families of the bare forms among
-        the ``dropped``)."""
+        """Tell the pairing state what the hot loop paired since it claimed the sender's state (``claimed``:
+        handed back as it is when the first form is still the one claimed; ``bare_paired``: the families of the
+        bare forms among the ``dropped``)."""
         if first is None:
             unpaired = None
         elif claimed is not None and claimed[2] is first and claimed[1] == value:
