@@ -4,7 +4,8 @@ Runs the throughput benchmark's Airflow traffic (bench/bridge_throughput.py's pe
 real capture plus DogStatsD twins) through the pipeline of the checkout at ``--root`` with the built-in
 preset and default flags, in batches of ``--batch`` lines per sender (1000: a TCP read; 1: one line per UDP datagram, as
 Airflow sends), under ``valgrind --tool=callgrind`` at two sizes. The difference divided by the extra
-lines is the pipeline's instructions per line, start-up and traffic generation cancelled out. Compare two
+lines is the instructions per line, start-up cancelled out; generating the traffic is counted in it, the same
+for every checkout, so ratios understate the pipelines' own difference a little. Compare two
 checkouts (e.g. a ``git worktree`` of an older commit) in one run:
 
     python bench/pipeline_instructions.py --root /tmp/before --root . [--lines 100000] [--batch 1000]

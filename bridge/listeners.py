@@ -31,6 +31,9 @@ _RECV_SIZE = 65536
 MAX_DATAGRAM = 65535
 BATCH_DATAGRAMS = 512
 BATCH_BYTES = 1 << 20
+# After a wake-up that found less than a full batch, let datagrams gather this long before the next drain:
+# one line per datagram at a modest rate would otherwise cost a thread wake-up per line.
+GATHER_SECONDS = 0.001
 
 # A batch of lines and the sender's socket address (a tuple; empty or None for a Unix socket).
 Sender = tuple | str | None
@@ -79,6 +82,7 @@ class DatagramListener:
 
     def _receive(self) -> None:
         sock = self._sock
+        light = False  # the last drain found less than a full batch
         while True:
             try:
                 first = sock.recvfrom(MAX_DATAGRAM)  # sleeps until traffic comes
@@ -86,7 +90,10 @@ class DatagramListener:
                 break
             if self._closed.is_set():
                 break
+            if light:
+                time.sleep(GATHER_SECONDS)
             batch, received = _drain(sock, first)
+            light = received < BATCH_DATAGRAMS
             self._counters.add(self._packets_metric, received)
             for sender, packets in batch.items():
                 self._handle(b"\n".join(packets).split(b"\n"), sender)

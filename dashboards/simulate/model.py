@@ -179,7 +179,7 @@ class Fleet:
         ]
 
     def run_outcome(self, deployment: Deployment) -> str:
-        return "failed" if self.rng.random() < (0.25 if deployment.troubled else 0.05) else "success"
+        return "failed" if self.rng.random() < (0.25 if deployment.troubled else 0.1) else "success"
 
     def new_pod(self, deployment: Deployment, dag_id: str, task_id: str, now: float) -> TaskPod:
         uid = next(self.uids)
