@@ -90,7 +90,15 @@ class Target:
 
 
 def targets() -> list[Target]:
-    found = [Target("airglow", (sys.executable, "-m", "airglow.bridge"))]
+    # Airglow bounds series and memory by default; statsd_exporter does not, so the figures compare what series
+    # really cost.
+    unbounded = (
+        "--airglow.series-limit=0",
+        "--airglow.series-limit-per-metric=0",
+        "--airglow.label-bytes-limit=0",
+        "--airglow.memory-limit=64Gi",
+    )
+    found = [Target("airglow", (sys.executable, "-m", "airglow.bridge", *unbounded))]
     binary = os.environ.get("STATSD_EXPORTER")
     if binary:
         found.append(Target("statsd_exporter", (binary,)))
