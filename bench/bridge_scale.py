@@ -8,7 +8,8 @@ flags (the bridge takes statsd_exporter's), the official Airflow chart's mapping
 - ``udp-batched``: the same lines packed into datagrams of up to 1,400 bytes;
 - ``tcp``: the same lines over one connection per sender.
   Each as CPU-seconds per million lines (paced at ``--rate``) and as the highest paced rate with no loss
-  (doubled from ``--rate`` until lines are lost, then bisected).
+  (doubled from ``--rate`` until lines are lost, then bisected; each trial sends for at least 10 s, as a
+  shorter burst would only measure the kernel's receive buffer).
 - ``new-series``: CPU per new series: N lines that each make a series, less N lines on one series.
 - ``scrape``: one scrape of ``--series`` counter series: wall time, CPU, bytes.
 - ``memory``: peak RSS growth per 100k series, for counters and for histograms.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import socket
 import statistics
@@ -53,6 +55,8 @@ CHART_MAPPING = DATA / "airflow_chart_statsd_mappings.yml"
 HISTOGRAM_MAPPING = "defaults:\n  observer_type: histogram\nmappings: []\n"
 DATAGRAM_BYTES = 1400
 RATE_STEPS = 3  # bisection steps after the first lossy rate
+# A lossless-rate trial sends for at least this long: a shorter burst only measures the receive buffer.
+TRIAL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,15 @@ def datagrams(lines: list[tuple[int, bytes]], datagram_bytes: int) -> list[tuple
     return out
 
 
-def send_udp(port: int, packets: list[tuple[int, bytes, int]], senders: int, rate: float) -> float:
-    """The datagrams at ``rate`` lines per second, each from its sender's socket; returns the seconds taken."""
+def send_udp(
+    port: int, packets: list[tuple[int, bytes, int]], senders: int, rate: float, repeats: int
+) -> float:
+    """The datagrams ``repeats`` times over at ``rate`` lines per second, each from its sender's socket;
+    returns the seconds taken."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(senders)]
     try:
         start, sent = time.monotonic(), 0
-        for sender, payload, count in packets:
+        for sender, payload, count in packets * repeats:
             delay = start + sent / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -143,9 +150,11 @@ def send_udp(port: int, packets: list[tuple[int, bytes, int]], senders: int, rat
             sock.close()
 
 
-def send_tcp(port: int, lines: list[tuple[int, bytes]], senders: int, rate: float) -> float:
-    """Each sender's lines on its own connection, all open at once, paced in chunks of 500 lines."""
+def send_tcp(port: int, lines: list[tuple[int, bytes]], senders: int, rate: float, repeats: int) -> float:
+    """Each sender's lines (``repeats`` times over) on its own connection, all open at once, paced in chunks
+    of 500 lines."""
     connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(senders)]
+    lines = lines * repeats
     try:
         start = time.monotonic()
         for index in range(0, len(lines), 500):
@@ -163,7 +172,7 @@ def send_tcp(port: int, lines: list[tuple[int, bytes]], senders: int, rate: floa
             conn.close()
 
 
-Sender = Callable[[int, float], float]
+Sender = Callable[[int, float, int], float]  # (port, lines per second, repeats) -> seconds
 
 
 def shape_senders(lines: list[tuple[int, bytes]], senders: int) -> dict[str, Sender]:
@@ -171,21 +180,22 @@ def shape_senders(lines: list[tuple[int, bytes]], senders: int) -> dict[str, Sen
     one_line = datagrams(lines, 1)
     batched = datagrams(lines, DATAGRAM_BYTES)
     return {
-        "udp-one-line": lambda port, rate: send_udp(port, one_line, senders, rate),
-        "udp-batched": lambda port, rate: send_udp(port, batched, senders, rate),
-        "tcp": lambda port, rate: send_tcp(port, lines, senders, rate),
+        "udp-one-line": lambda port, rate, repeats: send_udp(port, one_line, senders, rate, repeats),
+        "udp-batched": lambda port, rate, repeats: send_udp(port, batched, senders, rate, repeats),
+        "tcp": lambda port, rate, repeats: send_tcp(port, lines, senders, rate, repeats),
     }
 
 
-def paced_run(target: Target, send: Sender, total: int, rate: float) -> dict:
-    """One fresh process: the lines at ``rate``; its CPU seconds, the lines it counted, the rate achieved."""
+def paced_run(target: Target, send: Sender, total: int, rate: float, repeats: int = 1) -> dict:
+    """One fresh process: the ``total`` lines ``repeats`` times over at ``rate``; its CPU seconds, the share
+    of lines it counted, the rate achieved."""
     process, http, statsd = target.start(CHART_MAPPING)
     try:
         before = wait_idle(process.pid)
-        seconds = send(statsd, rate)
+        seconds = send(statsd, rate, repeats)
         cpu = wait_idle(process.pid) - before
         received = scrape_value(http, "statsd_exporter_lines_total")
-        return {"cpu": cpu, "received": received, "achieved": total / seconds}
+        return {"cpu": cpu, "received": received / repeats, "achieved": total * repeats / seconds}
     finally:
         stop(process)
 
@@ -194,8 +204,12 @@ def lossless_rate(target: Target, send: Sender, total: int, start: float) -> dic
     """The highest paced rate at which every line was counted: doubled from ``start`` until lines are lost,
     then bisected. ``at_least`` when the sender could not go faster without loss appearing."""
     good, bad, rate, achieved = 0.0, None, start, 0.0
+
+    def trial(rate: float) -> dict:
+        return paced_run(target, send, total, rate, math.ceil(rate * TRIAL_SECONDS / total))
+
     while bad is None:
-        run = paced_run(target, send, total, rate)
+        run = trial(rate)
         if run["received"] < total:
             bad = rate
         else:
@@ -205,7 +219,7 @@ def lossless_rate(target: Target, send: Sender, total: int, start: float) -> dic
             rate *= 2
     for _ in range(RATE_STEPS):
         rate = (good + bad) / 2
-        run = paced_run(target, send, total, rate)
+        run = trial(rate)
         if run["received"] < total:
             bad = rate
         else:
