@@ -47,6 +47,7 @@ from bridge_throughput import (  # noqa: E402
     free_port,
     peak_rss_mib,
     scrape_value,
+    stop,
     wait_idle,
 )
 
@@ -289,15 +290,6 @@ def memory_cost(target: Target, mapping: Path, count: int) -> dict:
         finally:
             stop(process)
     return out
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def measure(args: argparse.Namespace, found: list[Target]) -> dict[str, dict]:
