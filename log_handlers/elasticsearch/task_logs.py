@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -56,12 +57,17 @@ class EsTaskLogs:
         self.settings = settings
         self._client_factory = client_factory
         self._client: Any = None
+        self._client_pid = 0
         self._reader: EsLogReader | None = None
 
     @property
     def client(self) -> Any:
-        if self._client is None:
+        """One client per process: Airflow 2 forks the task from its supervisor, and a connection both
+        processes use hands one's responses to the other (timeouts, then lost lines)."""
+        if self._client is None or self._client_pid != os.getpid():
             self._client = self._client_factory(self.settings)
+            self._client_pid = os.getpid()
+            self._reader = None
         return self._client
 
     def open_writer(self, identity: TryIdentity) -> TryLogWriter:
@@ -69,8 +75,9 @@ class EsTaskLogs:
         return TryLogWriter(self.settings, identity, sink, self._stored_offset(identity))
 
     def reader(self) -> EsLogReader:
+        client = self.client  # first: a forked process drops the reader of its parent's client
         if self._reader is None:
-            self._reader = EsLogReader(self.settings, self.client)
+            self._reader = EsLogReader(self.settings, client)
         return self._reader
 
     def _stored_offset(self, identity: TryIdentity) -> int:

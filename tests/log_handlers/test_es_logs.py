@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -84,6 +85,30 @@ def test_bulk_retries_never_duplicate_or_lose_a_line(es) -> None:
     assert read_messages(logs)[:-1] == expected
     assert logs.reader().count(logs.log_id(TRY)) == 1001
     assert es.cluster.faults == type(es.cluster.faults)(), "every injected fault was hit"
+
+
+def test_a_forked_task_process_and_its_supervisor_each_deliver_every_line(es, caplog) -> None:
+    """Airflow 2 forks the task from its supervisor, whose handler already talked to Elasticsearch: both
+    processes then write at once, and neither may read the other's responses."""
+    logs = task_logs(es, flush_interval=0.01, batch_size=5)
+    supervisor = logs.open_writer(TRY)  # reads the stored offset: a pooled connection now exists
+    task_try = dataclasses.replace(TRY, try_number=2)
+    pid = os.fork()
+    if pid == 0:  # the forked task process: exit code 0 only when every line was delivered
+        delivered = False
+        try:
+            writer = logs.open_writer(task_try)
+            write_lines(writer, [f"task {n}" for n in range(300)])
+            delivered = writer.finish()
+        finally:
+            os._exit(0 if delivered else 1)
+    write_lines(supervisor, [f"supervisor {n}" for n in range(300)])
+    assert supervisor.finish() is True
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the task process delivered every line"
+    assert read_messages(logs)[:-1] == [f"supervisor {n}" for n in range(300)]
+    assert read_messages(logs, task_try)[:-1] == [f"task {n}" for n in range(300)]
+    assert "failed" not in caplog.text
 
 
 def test_a_rejected_document_is_reported_not_silently_dropped(es, caplog) -> None:

@@ -9,6 +9,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import psutil
+
 from support.common import wait_until
 
 DAG_ID, TASK_ID, RUN_ID, LINES = "airglow_logs_probe2", "chatty", "airglow_run_1", 60
@@ -81,8 +83,24 @@ def run_probe_dag(airflow2_bin: Path, home: Path, logging_env: dict[str, str]) -
             2,
             what="task success",
         )
+        # The task sets its state before its handlers close (and upload): the try ends when its processes do.
+        wait_until(lambda: not _task_processes(scheduler.pid), 120, 0.5, what="the task's processes to exit")
     finally:
         os.killpg(scheduler.pid, signal.SIGTERM)
         scheduler.wait(timeout=60)
     shutil.rmtree(home / "logs" / f"dag_id={DAG_ID}")
     return env
+
+
+def _task_processes(scheduler_pid: int) -> list[psutil.Process]:
+    """The scheduler's ``airflow tasks run`` and the task runner it forks (which has a process group of its
+    own, so stopping the scheduler's group would not reach it)."""
+    found = []
+    for process in psutil.Process(scheduler_pid).children(recursive=True):
+        try:
+            command = " ".join(process.cmdline())
+        except psutil.Error:
+            continue
+        if "tasks run" in command or "task runner" in command:
+            found.append(process)
+    return found
