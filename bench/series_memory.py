@@ -22,20 +22,34 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from airglow.bridge.mapping.config import DEFAULT_BUCKETS  # noqa: E402
-from airglow.bridge.registry import series_cost  # noqa: E402
+from airglow.bridge.registry import NATIVE_BUCKET_COST, series_cost  # noqa: E402
 
-# shape: (statsd line for series i, Prometheus type, label pairs of series i)
+# shape: (statsd lines for series i, Prometheus type, native buckets each series holds)
 SHAPES = {
-    "counter": ("task_done:1|c|#dag_id:dag_{i},task_id:extract", "counter", 2),
-    "histogram": ("task_time:250|ms|#dag_id:dag_{i},task_id:extract", "histogram", 2),
-    "long_labels": ("task_done:1|c|#dag_id:dag_{i}_" + "x" * 1000 + ",task_id:extract", "counter", 2),
+    "counter": ("task_done:1|c|#dag_id:dag_{i},task_id:extract", "counter", 0),
+    "gauge": ("task_queued:3|g|#dag_id:dag_{i},task_id:extract", "gauge", 0),
+    "histogram": ("task_time:250|ms|#dag_id:dag_{i},task_id:extract", "histogram", 0),
+    # ten observations from 1 s to 10 s: ten native buckets at factor 1.1 (and six classic ones)
+    "native_histogram": (
+        "\n".join(f"task_wait:{s * 1000}|ms|#dag_id:dag_{{i}},task_id:extract" for s in range(1, 11)),
+        "histogram",
+        10,
+    ),
+    "long_labels": ("task_done:1|c|#dag_id:dag_{i}_" + "x" * 1000 + ",task_id:extract", "counter", 0),
 }
 MAPPING = """mappings:
 - match: task_time
   name: task_time_seconds
   observer_type: histogram
+- match: task_wait
+  name: task_wait_seconds
+  observer_type: histogram
+  histogram_options:
+    native_histogram_bucket_factor: 1.1
 - match: task_done
   name: task_done_total
+- match: task_queued
+  name: task_queued
 """
 
 
@@ -65,7 +79,8 @@ def metric(body: bytes, name: str) -> float:
 
 
 def measure(shape: str, count: int, mapping: Path) -> dict:
-    template, kind, _ = SHAPES[shape]
+    template, kind, native_buckets = SHAPES[shape]
+    lines = count * (template.count("\n") + 1)
     http, statsd = free_port(), free_port()
     process = subprocess.Popen(
         [
@@ -101,7 +116,7 @@ def measure(shape: str, count: int, mapping: Path) -> dict:
             for start in range(0, count, 5000):
                 batch = "".join(template.format(i=i) + "\n" for i in range(start, min(start + 5000, count)))
                 sock.sendall(batch.encode())
-        while metric(get(url + "/metrics"), "statsd_exporter_lines_total") < count:
+        while metric(get(url + "/metrics"), "statsd_exporter_lines_total") < lines:
             time.sleep(0.5)
         body = get(url + "/metrics")
         peak = status(process.pid, "VmHWM")
@@ -111,6 +126,7 @@ def measure(shape: str, count: int, mapping: Path) -> dict:
         process.wait(timeout=30)
     key = (("dag_id", "dag_0" + ("_" + "x" * 1000 if shape == "long_labels" else "")), ("task_id", "extract"))
     charged = series_cost(kind, key, len(DEFAULT_BUCKETS) if kind == "histogram" else 0)
+    charged += NATIVE_BUCKET_COST * native_buckets
     return {
         "shape": shape,
         "series": count,
@@ -135,7 +151,7 @@ def main() -> None:
         for shape in args.shapes.split(","):
             result = measure(shape, args.series, mapping)
             print(
-                f"{shape:12} {result['series']:>7} series: peak RSS +{result['peak_rss_growth_mib_per_100k']:.0f} MiB"
+                f"{shape:16} {result['series']:>7} series: peak RSS +{result['peak_rss_growth_mib_per_100k']:.0f} MiB"
                 f" per 100k ({result['bytes_per_series']:.0f} B/series), charged {result['charged_bytes_per_series']}"
                 f" B/series, scrape {result['scrape_bytes'] / 2**20:.1f} MiB"
             )

@@ -8,11 +8,11 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterator
 
 from airglow.bridge.address import bind_socket, sender_ip
 from airglow.bridge.errors import ConfigError
-from airglow.bridge.exposition import render_family
+from airglow.bridge.exposition import Format, render_family, trailer
 from airglow.bridge.http_server import HttpLimits, HttpServer
 from airglow.bridge.listeners import (
     Sender,
@@ -174,7 +174,7 @@ class Bridge:
     def quit(self) -> None:
         self.stopped.set()
 
-    def metrics_chunks(self, openmetrics: bool) -> Generator[bytes, None, None]:
+    def metrics_chunks(self, fmt: Format) -> Generator[bytes, None, None]:
         """The exposition in chunks: self-metrics read at once, mapped families a slice at a time, each
         under the lock, so ingestion goes on during a scrape and no response is held whole."""
         pipeline = self.pipeline
@@ -187,25 +187,25 @@ class Bridge:
         with pipeline.lock:
             now = time.time()
             plan = sorted([*own, *pipeline.registry.families])
-        parts: list[str] = []
+        parts: list[bytes] = []
         size = 0
         for name in plan:
-            texts: Iterable[str]
-            if name in own:
-                texts = [render_family(own[name], openmetrics)]
-            else:
-                texts = self._family_slices(name, now, openmetrics)
-            for text in texts:
-                parts.append(text)
-                size += len(text)
+            own_family = own.get(name)
+            rendered = (
+                [render_family(own_family, fmt)]
+                if own_family is not None
+                else self._family_slices(name, now, fmt)
+            )
+            for part in rendered:
+                parts.append(part)
+                size += len(part)
                 if size >= CHUNK_BYTES:
-                    yield "".join(parts).encode("utf-8")
+                    yield b"".join(parts)
                     parts, size = [], 0
-        if openmetrics:
-            parts.append("# EOF\n")
-        yield "".join(parts).encode("utf-8")
+        parts.append(trailer(fmt))
+        yield b"".join(parts)
 
-    def _family_slices(self, name: str, now: float, openmetrics: bool) -> Iterator[str]:
+    def _family_slices(self, name: str, now: float, fmt: Format) -> Iterator[bytes]:
         lock, registry = self.pipeline.lock, self.pipeline.registry
         with lock:
             keys = registry.series_keys(name)
@@ -216,7 +216,7 @@ class Bridge:
             if snapshot is None or kind not in (None, snapshot.kind):
                 return  # the family expired (or was made anew) while the scrape went on
             kind = snapshot.kind
-            yield render_family(snapshot, openmetrics, header=start == 0)
+            yield render_family(snapshot, fmt, header=start == 0)
 
     def _self_metric_sources(self) -> list[SelfMetricSource]:
         parts: list[SelfMetricSource | None] = [

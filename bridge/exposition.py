@@ -1,34 +1,73 @@
-"""Prometheus text format 0.0.4 and OpenMetrics 1.0, written as client_golang writes them."""
+"""Prometheus text format 0.0.4, OpenMetrics 1.0 and the protobuf format, written as client_golang writes them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import Enum
 
+from airglow.bridge import protobuf_exposition
 from airglow.bridge.gofloat import format_float, format_openmetrics_float
 from airglow.bridge.registry import COUNTER, FamilySnapshot, Sample
 
-TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+class Format(Enum):
+    """The exposition formats, by the Content-Type each is served with."""
+
+    TEXT = "text/plain; version=0.0.4; charset=utf-8"
+    OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    PROTOBUF = protobuf_exposition.CONTENT_TYPE
 
 
-def wants_openmetrics(accept: str | None) -> bool:
-    """client_golang negotiates OpenMetrics only when the scraper lists it in Accept."""
-    return accept is not None and "application/openmetrics-text" in accept
+def negotiate(accept: str | None) -> Format:
+    """The format the scraper prefers (highest q, then first listed), as client_golang negotiates;
+    the text format when it lists none the bridge serves."""
+    best, best_q = Format.TEXT, 0.0
+    for item in (accept or "").split(","):
+        media_type, *params = (part.strip() for part in item.split(";"))
+        values = dict(p.partition("=")[::2] for p in params)
+        try:
+            q = float(values.get("q", "1"))
+        except ValueError:
+            continue
+        offered = _offered(media_type.lower(), values)
+        if offered is not None and q > best_q:
+            best, best_q = offered, q
+    return best
 
 
-def render(families: Iterable[FamilySnapshot], openmetrics: bool) -> bytes:
-    text = "".join(render_family(family, openmetrics) for family in sorted(families, key=lambda f: f.name))
-    return (text + "# EOF\n" if openmetrics else text).encode("utf-8")
+def _offered(media_type: str, params: dict[str, str]) -> Format | None:
+    if media_type == "application/openmetrics-text":
+        return Format.OPENMETRICS
+    if media_type == "application/vnd.google.protobuf":
+        delimited = params.get("encoding") == "delimited"
+        return (
+            Format.PROTOBUF
+            if delimited and params.get("proto") == "io.prometheus.client.MetricFamily"
+            else None
+        )
+    return Format.TEXT if media_type in ("text/plain", "*/*", "text/*") else None
 
 
-def render_family(family: FamilySnapshot, openmetrics: bool, header: bool = True) -> str:
-    """One family's lines; ``header=False`` for a later slice of a family that is streamed in parts."""
+def render(families: Iterable[FamilySnapshot], fmt: Format) -> bytes:
+    ordered = sorted(families, key=lambda f: f.name)
+    return b"".join(render_family(family, fmt) for family in ordered) + trailer(fmt)
+
+
+def trailer(fmt: Format) -> bytes:
+    return b"# EOF\n" if fmt is Format.OPENMETRICS else b""
+
+
+def render_family(family: FamilySnapshot, fmt: Format, header: bool = True) -> bytes:
+    """One family's exposition; ``header=False`` for a later slice of a family that is streamed in parts
+    (a protobuf slice is a message of its own, so it always names its family)."""
+    if fmt is Format.PROTOBUF:
+        return protobuf_exposition.encode_family(family)
     lines: list[str] = []
-    if openmetrics:
+    if fmt is Format.OPENMETRICS:
         _write_openmetrics_family(family, lines, header)
     else:
         _write_text_family(family, lines, header)
-    return "".join(lines)
+    return "".join(lines).encode("utf-8")
 
 
 def _write_text_family(family: FamilySnapshot, lines: list[str], header: bool) -> None:

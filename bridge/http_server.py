@@ -19,7 +19,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Protocol
 
-from airglow.bridge.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics
+from airglow.bridge.exposition import Format, negotiate
 from airglow.bridge.selfmetrics import Counters, Values
 
 log = logging.getLogger("bridge.http")
@@ -62,7 +62,7 @@ class Routes(Protocol):
     telemetry_path: str
     enable_lifecycle: bool
 
-    def metrics_chunks(self, openmetrics: bool) -> Generator[bytes, None, None]: ...
+    def metrics_chunks(self, fmt: Format) -> Generator[bytes, None, None]: ...
     def is_healthy(self) -> bool: ...
     def is_ready(self) -> bool: ...
     def reload(self) -> str | None: ...
@@ -318,23 +318,18 @@ class HttpServer:
             self._streams -= 1
 
     async def _stream_metrics(self, request: Request, writer: asyncio.StreamWriter) -> None:
-        openmetrics = wants_openmetrics(request.headers.get("accept"))
+        fmt = negotiate(request.headers.get("accept"))
         gzip = accepts_gzip(request.headers.get("accept-encoding"))
         chunked = request.version == "HTTP/1.1"
         keep = request.keep_alive and chunked
         extra = ["Transfer-Encoding: chunked"] if chunked else []
         if gzip:
             extra.append("Content-Encoding: gzip")
-        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        writer.write(_head(200, content_type, keep, extra))
+        writer.write(_head(200, fmt.value, keep, extra))
         if request.method == "HEAD":
             await asyncio.wait_for(writer.drain(), self._limits.write_timeout)
             return
-        body = (
-            _compressed(self._routes.metrics_chunks(openmetrics))
-            if gzip
-            else self._routes.metrics_chunks(openmetrics)
-        )
+        body = _compressed(self._routes.metrics_chunks(fmt)) if gzip else self._routes.metrics_chunks(fmt)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._limits.write_timeout
         try:

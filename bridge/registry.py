@@ -11,12 +11,14 @@ import math
 import random
 from abc import ABC, abstractmethod
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import NamedTuple
 
 from airglow.bridge.mapping.config import HistogramOptions, SummaryOptions
 from airglow.bridge.names import exposed_names
+from airglow.bridge.native_buckets import BucketTally, NativeBuckets, NativeSnapshot
 
 COUNTER, GAUGE, HISTOGRAM, SUMMARY = "counter", "gauge", "histogram", "summary"
 SUMMARY_RESERVOIR = 2048
@@ -56,8 +58,15 @@ class Series(ABC):
         """One sample of ``value`` standing for ``repeat`` observations (``relative``: a gauge's +/- form)."""
 
     def buckets_held(self) -> int:
-        """Histogram buckets the series keeps (part of its memory cost)."""
+        """Classic histogram buckets the series keeps (part of its fixed memory cost)."""
         return 0
+
+    def native_held(self) -> int:
+        """Native histogram buckets the series holds (charged as they are made, beyond its fixed cost)."""
+        return 0
+
+    def native(self) -> NativeSnapshot | None:
+        return None
 
     @abstractmethod
     def samples(self, now: float) -> list[Sample]:
@@ -120,6 +129,27 @@ class HistogramSeries(Series):
             cumulative += count
             out.append(Sample("_bucket", labels, ("le", bound), cumulative))
         return [*out, Sample("_sum", labels, None, self.sum), Sample("_count", labels, None, self.count)]
+
+
+class NativeHistogramSeries(HistogramSeries):
+    """A histogram with native (sparse exponential) buckets beside its classic ones, as client_golang
+    keeps both: the protobuf exposition carries both, the text formats the classic ones."""
+
+    __slots__ = ("sparse",)
+
+    def __init__(self, key, ttl, now, options: HistogramOptions, tally: BucketTally) -> None:
+        super().__init__(key, ttl, now, options)
+        self.sparse = NativeBuckets(options.native_factor, options.native_max_buckets, tally)
+
+    def update(self, value: float, relative: bool, repeat: int, now: float) -> None:
+        super().update(value, relative, repeat, now)
+        self.sparse.observe(value, repeat)
+
+    def native_held(self) -> int:
+        return self.sparse.held()
+
+    def native(self) -> NativeSnapshot | None:
+        return self.sparse.snapshot()
 
 
 class SummarySeries(Series):
@@ -225,12 +255,25 @@ class Sample(NamedTuple):
     value: float
 
 
+class SeriesSnapshot(NamedTuple):
+    """One series at a scrape: its label pairs, its exposition lines and, for a native histogram, its
+    native buckets (which only the protobuf format carries)."""
+
+    key: tuple[tuple[str, str], ...]
+    samples: list[Sample]
+    native: NativeSnapshot | None = None
+
+
 @dataclass(frozen=True)
 class FamilySnapshot:
     name: str
     kind: str
     help: str
-    samples: list[Sample]
+    series: list[SeriesSnapshot]
+
+    @property
+    def samples(self) -> Iterator[Sample]:
+        return chain.from_iterable(s.samples for s in self.series)
 
 
 class TypeConflict(Exception):
@@ -262,10 +305,12 @@ class Limits:
 
 # Estimated bytes a series costs the bridge while held: its objects, the dictionary slots and line-cache
 # entry that find it, and what a scrape holds for it; measured by bench/series_memory.py.
-# Measured (100k series, Python 3.11): counters 992 B, histograms of 11 buckets 1262 B, counters with
-# 1 KB labels 3167 B; summaries are charged for a partly filled window of observations.
+# Measured (100k series, Python 3.11; docs/memory.md): counters 959 B, gauges 966 B, histograms of 11
+# buckets 1142 B, counters with 1 KB labels 3061 B; summaries are charged for a partly filled window.
 SERIES_COST = {COUNTER: 1000, GAUGE: 1000, HISTOGRAM: 1000, SUMMARY: 8000}
 BUCKET_COST = 24
+# A native histogram bucket is a dictionary entry, charged as it is made (measured: 53 B each).
+NATIVE_BUCKET_COST = 64
 LABEL_BYTE_COST = 3
 
 
@@ -288,7 +333,8 @@ class Registry:
         self.vectors_created = {COUNTER: 0, GAUGE: 0, HISTOGRAM: 0, SUMMARY: 0}
         self.limits = limits
         self.series_total = 0
-        self.memory = 0  # estimated bytes of every series held
+        self.fixed_memory = 0  # estimated bytes of every series held, but for native buckets
+        self.native_buckets = BucketTally()
         self._claims: dict[str, str] = {}  # exposed name -> the family that exposes it
 
     def get(
@@ -322,11 +368,25 @@ class Registry:
         if names not in family.label_sets:
             family.label_sets.add(names)
             self.vectors_created[kind] += 1
-        series = _new_series(kind, key, ttl, now, rule_options)
+        series = self._new_series(kind, key, ttl, now, rule_options)
         family.series[key] = series
         self.series_total += 1
-        self.memory += cost
+        self.fixed_memory += cost
         return series
+
+    @property
+    def memory(self) -> int:
+        """Estimated bytes of every series held."""
+        return self.fixed_memory + NATIVE_BUCKET_COST * self.native_buckets.held
+
+    def _new_series(self, kind: str, key: tuple, ttl: float, now: float, options) -> Series:
+        if kind == HISTOGRAM:
+            if options.native:
+                return NativeHistogramSeries(key, ttl, now, options, self.native_buckets)
+            return HistogramSeries(key, ttl, now, options)
+        if kind == SUMMARY:
+            return SummarySeries(key, ttl, now, options)
+        return CounterSeries(key, ttl, now) if kind == COUNTER else GaugeSeries(key, ttl, now)
 
     def find(self, name: str, kind: str, labels: dict[str, str]) -> Series | None:
         """The series for (name, labels) if it exists as ``kind``; nothing is made or refreshed."""
@@ -363,7 +423,8 @@ class Registry:
             for key in stale:
                 series = family.series.pop(key)
                 removed.append(series)
-                self.memory -= _cost_of(family.kind, series)
+                self.fixed_memory -= _cost_of(family.kind, series)
+                self.native_buckets.held -= series.native_held()
             if stale and not family.series:
                 del self.families[name]
                 for claimed in exposed_names(name, family.kind):
@@ -407,19 +468,8 @@ def _cost_of(kind: str, series: Series) -> int:
     return series_cost(kind, series.key, series.buckets_held())
 
 
-def _new_series(kind: str, key: tuple, ttl: float, now: float, options) -> Series:
-    if kind == HISTOGRAM:
-        return HistogramSeries(key, ttl, now, options)
-    if kind == SUMMARY:
-        return SummarySeries(key, ttl, now, options)
-    return CounterSeries(key, ttl, now) if kind == COUNTER else GaugeSeries(key, ttl, now)
-
-
 def _snapshot(family: Family, keys: list[tuple], now: float) -> FamilySnapshot:
-    samples: list[Sample] = []
     held = family.series
-    for key in keys:
-        series = held.get(key)
-        if series is not None:
-            samples.extend(series.samples(now))
-    return FamilySnapshot(family.name, family.kind, family.help, samples)
+    found = [s for s in map(held.get, keys) if s is not None]
+    series = [SeriesSnapshot(s.key, s.samples(now), s.native()) for s in found]
+    return FamilySnapshot(family.name, family.kind, family.help, series)

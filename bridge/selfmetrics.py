@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Protocol
 
 from airglow.bridge import __version__
-from airglow.bridge.registry import FamilySnapshot, Sample, render_labels
+from airglow.bridge.registry import FamilySnapshot, Sample, SeriesSnapshot, render_labels
 
 Labels = tuple[tuple[str, str], ...]
 Values = dict[tuple[str, Labels], float]
@@ -233,7 +233,10 @@ def families(values: Values, started: float, cache_metrics: bool = False) -> lis
             name,
             CATALOGUE[name][0],
             CATALOGUE[name][1],
-            [Sample("", render_labels(labels), None, value) for labels, value in sorted(series)],
+            [
+                SeriesSnapshot(labels, [Sample("", render_labels(labels), None, value)])
+                for labels, value in sorted(series)
+            ],
         )
         for name, series in by_name.items()
     ]

@@ -66,11 +66,12 @@ def bridge_factory() -> Iterator:
 @pytest.fixture
 def prometheus_factory(tmp_path) -> Iterator:
     """Starts the real Prometheus (Debian package) on loopback, scraping the given targets every second (or
-    every ``interval`` seconds)."""
+    every ``interval`` seconds), with the given ``--enable-feature`` flags."""
     started: list[PrometheusServer] = []
 
-    def factory(scrape_config: str, interval: int = 1) -> PrometheusServer:
-        server = start_prometheus(tmp_path / f"prometheus-{len(started)}", scrape_config, interval)
+    def factory(scrape_config: str, interval: int = 1, features: tuple[str, ...] = ()) -> PrometheusServer:
+        directory = tmp_path / f"prometheus-{len(started)}"
+        server = start_prometheus(directory, scrape_config, interval, features)
         started.append(server)
         return server
 

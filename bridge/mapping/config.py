@@ -75,7 +75,16 @@ _TEMPLATE_FIELD = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 
 @dataclass(frozen=True)
 class HistogramOptions:
+    """Classic buckets, and native buckets when ``native_factor`` > 1 (statsd_exporter's
+    ``native_histogram_bucket_factor``; ``native_max_buckets`` 0: the bridge's default limit)."""
+
     buckets: tuple[float, ...] = DEFAULT_BUCKETS
+    native_factor: float = 0.0
+    native_max_buckets: int = 0
+
+    @property
+    def native(self) -> bool:
+        return self.native_factor > 1
 
 
 @dataclass(frozen=True)
@@ -336,20 +345,35 @@ class _Reader:
         return self.choice(node, "match type", {"glob": "glob", "regex": "regex", "": default})
 
     def histogram(self, node: yaml.Node | None, base: HistogramOptions) -> HistogramOptions:
+        """A mapping's options over ``base`` (the defaults), field by field as statsd_exporter merges them."""
         if node is None:
             return base
         items = self.mapping(node, _HISTOGRAM_KEYS, "histogram_options")
-        for key in ("native_histogram_bucket_factor", "native_histogram_max_buckets"):
-            if key in items:
-                self.number(items[key], key)
-        if "buckets" not in items or self.is_null(items["buckets"]):
+        factor, max_buckets = base.native_factor, base.native_max_buckets
+        if "native_histogram_bucket_factor" in items:
+            factor = self.bucket_factor(items["native_histogram_bucket_factor"]) or factor
+        if "native_histogram_max_buckets" in items:
+            max_buckets = self.integer(items["native_histogram_max_buckets"], "native_histogram_max_buckets")
+            max_buckets = max_buckets or base.native_max_buckets
+        return HistogramOptions(self.buckets(items.get("buckets"), base.buckets), factor, max_buckets)
+
+    def bucket_factor(self, node: yaml.Node) -> float:
+        factor = self.number(node, "native_histogram_bucket_factor")
+        if not 0 <= factor < math.inf:
+            raise self.fail(
+                node, "native_histogram_bucket_factor must be a number above 1 (at most 1: no native buckets)"
+            )
+        return factor
+
+    def buckets(self, node: yaml.Node | None, base: tuple[float, ...]) -> tuple[float, ...]:
+        if node is None or self.is_null(node):
             return base
-        buckets = tuple(self.number(b, "bucket") for b in self.sequence(items["buckets"], "buckets"))
+        buckets = tuple(self.number(b, "bucket") for b in self.sequence(node, "buckets"))
         if not buckets:
             return base
         if any(b >= c for b, c in pairwise(buckets)) or any(math.isnan(b) for b in buckets):
-            raise self.fail(items["buckets"], "histogram buckets must be in increasing order")
-        return HistogramOptions(buckets)
+            raise self.fail(node, "histogram buckets must be in increasing order")
+        return buckets
 
     def summary(self, node: yaml.Node | None, base: SummaryOptions) -> SummaryOptions:
         if node is None:

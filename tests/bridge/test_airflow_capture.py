@@ -8,7 +8,7 @@ from collections import Counter
 from support.common import DATA, parse_exposition
 from support.pipelines import Clock, preset_pipeline
 
-from airglow.bridge.exposition import render
+from airglow.bridge.exposition import Format, render
 
 CAPTURE = [line for line in (DATA / "airflow_statsd_capture.txt").read_text().splitlines() if line]
 IDS = re.compile(r"^airflow\.(?:ti\.finish|ti\.start|dag)\.([^.]+)\.")
@@ -21,7 +21,7 @@ def replay():
         pipeline.process([line.encode() for line in CAPTURE[start : start + 500]])
     clock.now += 4 * pipeline.twins.window + 0.1  # every held event has settled
     pipeline.expire()
-    return pipeline, parse_exposition(render(pipeline.registry.collect(0.0), False).decode())
+    return pipeline, parse_exposition(render(pipeline.registry.collect(0.0), Format.TEXT).decode())
 
 
 def capture_ids() -> set[str]:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from support.hostile_lines import NAME_TAGS, NAMES, RATES, TAGS, TYPES, VALUES
 from support.pipelines import make_pipeline, preset_pipeline
 
-from airglow.bridge.exposition import render
+from airglow.bridge.exposition import Format, render
 from airglow.bridge.pipeline import Pipeline
 from airglow.bridge.selfmetrics import families
 
@@ -69,8 +69,8 @@ def test_never_raises_and_accounts_for_every_line(lines: list[bytes]) -> None:
             pipeline.process([line])
             if line:
                 assert _accounted(pipeline) > before, line
-    render(pipeline.registry.collect(0.0), True)
-    render(pipeline.registry.collect(0.0), False)
+    render(pipeline.registry.collect(0.0), Format.OPENMETRICS)
+    render(pipeline.registry.collect(0.0), Format.TEXT)
 
 
 def assert_cache_changes_nothing(make: Callable[[], Pipeline], lines: list[bytes]) -> None:
@@ -81,7 +81,9 @@ def assert_cache_changes_nothing(make: Callable[[], Pipeline], lines: list[bytes
     for line in flat:
         fresh._cache = {}
         fresh.process([line])
-    assert render(cached.registry.collect(0.0), False) == render(fresh.registry.collect(0.0), False)
+    assert render(cached.registry.collect(0.0), Format.TEXT) == render(
+        fresh.registry.collect(0.0), Format.TEXT
+    )
     assert cached.stats.totals() == fresh.stats.totals()
 
 
@@ -128,7 +130,7 @@ def test_whatever_arrives_both_exposition_formats_parse_strictly(lines: list[byt
     pipeline.process(lines)
     for openmetrics, parse in ((False, parse_text), (True, parse_openmetrics)):
         exposed = pipeline.registry.collect(0.0) + families(pipeline.self_metrics(), 0.0)
-        text = render(exposed, openmetrics).decode()
+        text = render(exposed, Format.OPENMETRICS if openmetrics else Format.TEXT).decode()
         parsed = list(parse(text))
         names = [family.name for family in parsed]
         assert len(names) == len(set(names)), text

@@ -3,7 +3,7 @@ built-in Airflow preset as the bridge loads it by default."""
 
 from __future__ import annotations
 
-from airglow.bridge.exposition import render
+from airglow.bridge.exposition import Format, render
 from airglow.bridge.fleet import FleetIdentity
 from airglow.bridge.line import ParserOptions
 from airglow.bridge.mapping import Mapper, parse_mapping_yaml
@@ -51,7 +51,7 @@ def preset_pipeline(clock: Clock | None = None, line_cache_size: int = 200_000) 
 
 def scrape(pipeline: Pipeline, openmetrics: bool = False) -> str:
     exposed = pipeline.registry.collect(pipeline.clock()) + families(pipeline.self_metrics(), 0.0)
-    return render(exposed, openmetrics).decode()
+    return render(exposed, Format.OPENMETRICS if openmetrics else Format.TEXT).decode()
 
 
 def samples(pipeline: Pipeline) -> dict[tuple[str, tuple], float]:

@@ -40,15 +40,18 @@ class PrometheusServer:
             self.process.kill()
 
 
-def start_prometheus(directory: Path, scrape_config: str, interval: int = 1) -> PrometheusServer:
+def start_prometheus(
+    directory: Path, scrape_config: str, interval: int = 1, features: tuple[str, ...] = ()
+) -> PrometheusServer:
     """Prometheus with its config and data under ``directory``, scraping and evaluating every ``interval``
-    seconds."""
+    seconds, with the given ``--enable-feature`` flags (e.g. native-histograms)."""
     directory.mkdir()
     config = directory / "prometheus.yml"
     config.write_text(
         f"global:\n  scrape_interval: {interval}s\n  evaluation_interval: {interval}s\n" + scrape_config
     )
-    process, port = start_prometheus_binary("prometheus", config, directory)
+    flags = [f"--enable-feature={feature}" for feature in features]
+    process, port = start_prometheus_binary("prometheus", config, directory, "--storage.tsdb.path", *flags)
     return PrometheusServer(process, port)
 
 
