@@ -13,9 +13,13 @@ flags (the bridge takes statsd_exporter's), the official Airflow chart's mapping
 - ``new-series``: CPU per new series: N lines that each make a series, less N lines on one series.
 - ``scrape``: one scrape of ``--series`` counter series: wall time, CPU, bytes.
 - ``memory``: peak RSS growth per 100k series, for counters and for histograms.
+  The series figures are medians of ``--repeat`` alternating runs.
 
     python bench/bridge_scale.py [--lines 200000] [--series 100000] [--senders 50] [--rate 20000]
     STATSD_EXPORTER=/path/to/statsd_exporter python bench/bridge_scale.py
+    python bench/bridge_scale.py --root /tmp/before --root . --figures new-series   # a change, before and after
+
+``--root`` (repeatable) measures several checkouts in the same run, alternating, each against the first.
 
 The repository neither ships nor builds statsd_exporter.
 """
@@ -44,6 +48,7 @@ from bridge_throughput import (  # noqa: E402
     DATA,
     ROOT,
     airflow_streams,
+    checkout,
     free_port,
     peak_rss_mib,
     scrape_value,
@@ -66,6 +71,8 @@ class Target:
 
     name: str
     command: tuple[str, ...]
+    env: dict[str, str] | None = None
+    cwd: Path = ROOT
 
     def start(self, mapping: Path) -> tuple[subprocess.Popen, int, int]:
         """A fresh process on loopback ports, ready; (process, HTTP port, statsd port)."""
@@ -79,7 +86,8 @@ class Target:
                 "--statsd.read-buffer=8388608",
                 f"--statsd.mapping-config={mapping}",
             ],
-            cwd=ROOT,
+            cwd=self.cwd,
+            env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -94,7 +102,9 @@ class Target:
         raise SystemExit(f"{self.name} did not become ready within 30 s")
 
 
-def targets() -> list[Target]:
+def targets(roots: list[Path]) -> list[Target]:
+    """The bridge of each checkout (named ``airglow``, or ``airglow:<root>`` for several), then
+    statsd_exporter when ``STATSD_EXPORTER`` names it."""
     # Airglow bounds series and memory by default; statsd_exporter does not, so the figures compare what series
     # really cost.
     unbounded = (
@@ -103,7 +113,11 @@ def targets() -> list[Target]:
         "--airglow.label-bytes-limit=0",
         "--airglow.memory-limit=64Gi",
     )
-    found = [Target("airglow", (sys.executable, "-m", "airglow.bridge", *unbounded))]
+    found = []
+    for root in roots:
+        package, env = checkout(root)
+        name = "airglow" if len(roots) == 1 else f"airglow:{root}"
+        found.append(Target(name, (sys.executable, "-m", package, *unbounded), env, root))
     binary = os.environ.get("STATSD_EXPORTER")
     if binary:
         found.append(Target("statsd_exporter", (binary,)))
@@ -246,10 +260,15 @@ def ingest(target: Target, mapping: Path, lines: list[bytes]) -> tuple[subproces
     process, http, statsd = target.start(mapping)
     before, rss_before = wait_idle(process.pid), peak_rss_mib(process.pid)
     send_all_tcp(statsd, lines)
+    # Idle first, then one scrape to check: a scrape costs by the series held, and polling /metrics while the
+    # series grow would charge the new-series figure with scrapes (measured on their own below).
+    spent = wait_idle(process.pid) - before
     deadline = time.monotonic() + 600
-    while scrape_value(http, "statsd_exporter_lines_total") < len(lines) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return process, http, wait_idle(process.pid) - before, rss_before
+    while scrape_value(http, "statsd_exporter_lines_total") < len(lines):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{target.name} did not take {len(lines)} lines within 600 s")
+        spent = wait_idle(process.pid) - before
+    return process, http, spent, rss_before
 
 
 def new_series_cost(target: Target, mapping: Path, count: int) -> dict:
@@ -292,25 +311,47 @@ def memory_cost(target: Target, mapping: Path, count: int) -> dict:
     return out
 
 
+SERIES_FIGURES: dict[str, Callable[[Target, Path, int], dict]] = {
+    "new-series": new_series_cost,
+    "scrape": scrape_cost,
+    "memory": memory_cost,
+}
+FIGURES = ("shapes", *SERIES_FIGURES)
+
+
 def measure(args: argparse.Namespace, found: list[Target]) -> dict[str, dict]:
     lines = interleaved(airflow_streams(args.lines), args.senders)
-    shapes = shape_senders(lines, args.senders)
     results: dict[str, dict] = {target.name: {} for target in found}
     with tempfile.TemporaryDirectory() as folder:
         histograms = Path(folder) / "histograms.yml"
         histograms.write_text(HISTOGRAM_MAPPING)
-        for shape, send in shapes.items():
-            for _ in range(args.repeat):  # alternating: a slow spell of the machine hits every target alike
+        if "shapes" in args.figures:
+            measure_shapes(args, found, lines, results)
+        for figure, cost in SERIES_FIGURES.items():
+            if figure not in args.figures:
+                continue
+            # alternating, and the median of --repeat runs: a slow spell of the machine hits every target alike
+            runs: dict[str, list[dict]] = {target.name: [] for target in found}
+            for _ in range(args.repeat):
                 for target in found:
-                    run = paced_run(target, send, len(lines), args.rate)
-                    results[target.name].setdefault(shape, {"runs": []})["runs"].append(run)
-            for target in found:
-                results[target.name][shape].update(lossless_rate(target, send, len(lines), args.rate))
-        for target in found:
-            results[target.name].update(new_series_cost(target, histograms, args.series))
-            results[target.name].update(scrape_cost(target, histograms, args.series))
-            results[target.name].update(memory_cost(target, histograms, args.series))
+                    runs[target.name].append(cost(target, histograms, args.series))
+            for name, measured in runs.items():
+                results[name].update(
+                    {key: statistics.median(run[key] for run in measured) for key in measured[0]}
+                )
     return {name: summarise(result, len(lines)) for name, result in results.items()}
+
+
+def measure_shapes(
+    args: argparse.Namespace, found: list[Target], lines: list[tuple[int, bytes]], results: dict[str, dict]
+) -> None:
+    for shape, send in shape_senders(lines, args.senders).items():
+        for _ in range(args.repeat):  # alternating: a slow spell of the machine hits every target alike
+            for target in found:
+                run = paced_run(target, send, len(lines), args.rate)
+                results[target.name].setdefault(shape, {"runs": []})["runs"].append(run)
+        for target in found:
+            results[target.name][shape].update(lossless_rate(target, send, len(lines), args.rate))
 
 
 def summarise(result: dict, total: int) -> dict:
@@ -325,10 +366,9 @@ def summarise(result: dict, total: int) -> dict:
     return out
 
 
-def ratios(results: dict[str, dict]) -> dict:
-    """statsd_exporter's figure over Airglow's, per figure (above 1: Airglow uses less, or is faster for
-    rates: Airglow's over statsd_exporter's)."""
-    airglow, other = results["airglow"], results["statsd_exporter"]
+def ratios(airglow: dict, other: dict) -> dict:
+    """The other target's figure over ``airglow``'s, per figure (above 1: ``airglow`` uses less, or is faster
+    for rates: its rate over the other's)."""
 
     def ratio(mine: float, theirs: float, higher_is_better: bool) -> float | None:
         if not mine or not theirs:
@@ -362,11 +402,31 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20_000, help="lines per second for the CPU figures")
     parser.add_argument("--repeat", type=int, default=3, help="CPU runs per shape and target")
     parser.add_argument("--series", type=int, default=100_000, help="series for the series figures")
+    parser.add_argument(
+        "--root",
+        action="append",
+        type=Path,
+        default=[],
+        help="a checkout to measure (repeatable; default: this one)",
+    )
+    parser.add_argument(
+        "--figures",
+        type=lambda text: text.split(","),
+        default=list(FIGURES),
+        help=f"which figures, comma-separated (default: all of {','.join(FIGURES)})",
+    )
     args = parser.parse_args()
-    found = targets()
+    unknown = set(args.figures) - set(FIGURES)
+    if unknown:
+        parser.error(f"unknown figures {sorted(unknown)}; known: {', '.join(FIGURES)}")
+    found = targets([root.resolve() for root in args.root] or [ROOT])
     results = measure(args, found)
-    if len(found) > 1:
-        results["advantage_of_airglow"] = ratios(results)
+    first = found[0].name
+    for target in found[1:]:
+        if target.name == "statsd_exporter":
+            results["advantage_of_airglow"] = ratios(results[first], results[target.name])
+        else:
+            results[f"advantage_of_{target.name}_over_{first}"] = ratios(results[target.name], results[first])
     print(json.dumps(results, indent=2))
     return 0
 

@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 import statsd
 from support.common import wait_until
+from support.prometheus import scrape_config
 
 from airglow.bridge.errors import ConfigError
 from airglow.bridge.exposition import Format, negotiate
@@ -198,6 +199,13 @@ def test_the_scraper_gets_the_format_it_prefers(accept, fmt) -> None:
     assert negotiate(accept) is fmt
 
 
+def _native_and_classic(prometheus_factory, port: int) -> tuple:
+    """Two Prometheus servers scraping the bridge: one with native histograms on (it asks for protobuf),
+    one without (it reads the classic buckets)."""
+    scrape = scrape_config(port)
+    return prometheus_factory(scrape, features=("native-histograms",)), prometheus_factory(scrape)
+
+
 def _values(result: list[dict]) -> dict[tuple, float]:
     return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in result}
 
@@ -214,9 +222,7 @@ def test_prometheus_stores_one_series_per_native_histogram_and_its_quantile_agre
     bridge_factory, prometheus_factory
 ) -> None:
     bridge = bridge_factory("--airglow.deployment=fleet-a")
-    scrape = f"scrape_configs:\n- job_name: bridge\n  static_configs:\n  - targets: ['127.0.0.1:{bridge.http_port}']\n"
-    native = prometheus_factory(scrape, features=("native-histograms",))
-    classic = prometheus_factory(scrape)
+    native, classic = _native_and_classic(prometheus_factory, bridge.http_port)
     tasks = ("extract", "transform", "load")
     client = statsd.TCPStatsClient("127.0.0.1", bridge.statsd_port, prefix="airflow")
     for task in tasks:  # a first observation, so that rate() sees every later one as an increase
@@ -252,6 +258,9 @@ def test_prometheus_stores_one_series_per_native_histogram_and_its_quantile_agre
         )[0]["value"][1]
     )
     lower, upper = _classic_bucket(truth)
+    print(
+        f"p95 of {len(durations)} task durations: {truth:.2f} s; native {by_native:.2f} s, classic {by_classic:.2f} s"
+    )
     assert lower < by_classic <= upper, (by_classic, truth)
     assert lower < by_native <= upper, (by_native, truth)
     assert abs(by_native - by_classic) <= upper - lower
@@ -287,12 +296,9 @@ mappings:
 def test_gauges_summaries_and_negative_observations_read_the_same_through_protobuf(
     bridge_factory, prometheus_factory, tmp_path
 ) -> None:
-    mapping = tmp_path / "mapping.yml"
-    mapping.write_text(SUMMARY_MAPPING)
-    bridge = bridge_factory(f"--statsd.mapping-config={mapping}")
-    scrape = f"scrape_configs:\n- job_name: bridge\n  static_configs:\n  - targets: ['127.0.0.1:{bridge.http_port}']\n"
-    native = prometheus_factory(scrape, features=("native-histograms",))
-    classic = prometheus_factory(scrape)
+    (tmp_path / "mapping.yml").write_text(SUMMARY_MAPPING)
+    bridge = bridge_factory(f"--statsd.mapping-config={tmp_path / 'mapping.yml'}")
+    native, classic = _native_and_classic(prometheus_factory, bridge.http_port)
     client = statsd.TCPStatsClient("127.0.0.1", bridge.statsd_port, prefix="app")
     client.gauge("queue.default", -7.5)
     client.gauge("queue.high", 3)

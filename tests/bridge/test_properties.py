@@ -7,6 +7,7 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.hostile_lines import NAME_TAGS, NAMES, RATES, TAGS, TYPES, VALUES
+from support.metrics_proto import METRIC_TYPES, as_samples, decode_delimited
 from support.pipelines import make_pipeline, preset_pipeline
 
 from airglow.bridge.exposition import Format, render
@@ -136,3 +137,58 @@ def test_whatever_arrives_both_exposition_formats_parse_strictly(lines: list[byt
         assert len(names) == len(set(names)), text
         sample_names = [(s.name, tuple(sorted(s.labels.items()))) for f in parsed for s in f.samples]
         assert len(sample_names) == len(set(sample_names)), text
+
+
+def _comparable(samples: dict[tuple[str, tuple], float]) -> dict[tuple[str, tuple], str]:
+    """``le`` and ``quantile`` read as numbers and every value as its repr, so NaN equals NaN."""
+
+    def label(name: str, value) -> tuple[str, object]:
+        return (name, float(value)) if name in ("le", "quantile") else (name, value)
+
+    return {
+        (name, tuple(label(*pair) for pair in labels)): repr(float(value))
+        for (name, labels), value in samples.items()
+    }
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(hostile_lines(), min_size=1, max_size=30), st.sampled_from(["summary", "histogram"]))
+def test_the_protobuf_exposition_says_what_the_text_one_says(lines: list[bytes], observer: str) -> None:
+    """Decoded by Google's protobuf runtime, every family, label and value of the protobuf exposition is the
+    text exposition's (read by client_python), and each native histogram holds every observation but NaN."""
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+    pipeline = make_pipeline(
+        f"defaults:\n  observer_type: {observer}\n  histogram_options:\n"
+        "    native_histogram_bucket_factor: 1.1\n    native_histogram_max_buckets: 8\n"
+        "mappings:\n- match: hist.*\n  name: hist\n"
+    )
+    pipeline.process(lines)
+    exposed = pipeline.registry.collect(0.0) + families(pipeline.self_metrics(), 0.0)
+    text = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in parse_text(render(exposed, Format.TEXT).decode())
+        for s in family.samples
+    }
+    decoded = decode_delimited(render(exposed, Format.PROTOBUF))
+    for family in decoded:  # client_python's text parser names every counter sample ..._total
+        if family.type == METRIC_TYPES["COUNTER"] and not family.name.endswith("_total"):
+            family.name += "_total"
+    assert _comparable(as_samples(decoded)) == _comparable(text)
+    for family in decoded:
+        for metric in family.metric if family.type == METRIC_TYPES["HISTOGRAM"] else ():
+            native = metric.histogram
+            held = (
+                _bucket_total(native.positive_delta)
+                + _bucket_total(native.negative_delta)
+                + native.zero_count
+            )
+            assert held <= native.sample_count and len(native.positive_span) >= 1
+
+
+def _bucket_total(deltas) -> int:
+    total, count = 0, 0
+    for delta in deltas:
+        count += delta
+        total += count
+    return total

@@ -40,6 +40,11 @@ class PrometheusServer:
             self.process.kill()
 
 
+def scrape_config(port: int, job: str = "bridge") -> str:
+    """A scrape config of one loopback target."""
+    return f"scrape_configs:\n- job_name: {job}\n  static_configs:\n  - targets: ['127.0.0.1:{port}']\n"
+
+
 def start_prometheus(
     directory: Path, scrape_config: str, interval: int = 1, features: tuple[str, ...] = ()
 ) -> PrometheusServer:
