@@ -327,6 +327,13 @@ def label_bytes(labels) -> int:
     return sum(map(len, chain.from_iterable(labels)))
 
 
+def expiry_scan_interval(shortest_ttl: float) -> float:
+    """Seconds between two scans for expired series: a tenth of the shortest TTL, within 1 s and 60 s. Every
+    scan visits every series, so with the preset's one-hour TTLs a scan each second cost about 0.4 µs per
+    series each second, a constant load at fleet scale; a series now outlives its TTL by at most a tenth."""
+    return min(max(shortest_ttl / 10, 1.0), 60.0)
+
+
 class Registry:
     def __init__(self, limits: Limits = Limits()) -> None:
         self.families: dict[str, Family] = {}
@@ -336,6 +343,8 @@ class Registry:
         self.fixed_memory = 0  # estimated bytes of every series held, but for native buckets
         self.native_buckets = BucketTally()
         self._claims: dict[str, str] = {}  # exposed name -> the family that exposes it
+        self._shortest_ttl = math.inf  # of every series given a TTL so far
+        self._scan_at = -math.inf  # the next expiry scan is due then
 
     def get(
         self,
@@ -349,6 +358,9 @@ class Registry:
     ) -> Series:
         """The series for (name, labels), created if new; TypeConflict when the name is taken."""
         key = tuple(sorted(labels.items()))
+        if ttl and ttl < self._shortest_ttl:
+            self._shortest_ttl = ttl
+            self._scan_at = min(self._scan_at, now + expiry_scan_interval(ttl))
         family = self.families.get(name)
         if family is not None and family.kind == kind:
             series = family.series.get(key)
@@ -415,9 +427,13 @@ class Registry:
         """Drop series whose TTL has passed, and metrics left with none; returns the dropped series.
 
         Forgetting an emptied metric keeps memory bounded when ids churn through metric names
-        (statsd_exporter keeps the name registered, so there the first type would still win).
+        (statsd_exporter keeps the name registered, so there the first type would still win). Scans only
+        when one is due (``expiry_scan_interval``).
         """
         removed: list[Series] = []
+        if now < self._scan_at:
+            return removed
+        self._scan_at = now + expiry_scan_interval(self._shortest_ttl)
         for name, family in list(self.families.items()):
             stale = [k for k, s in family.series.items() if s.ttl and s.last_seen + s.ttl < now]
             for key in stale:

@@ -101,7 +101,8 @@ def test_one_line_datagrams_from_many_senders_count_exactly_in_batches(bridge_fa
         if name == "airglow_bridge_twin_events_total"
     }
     assert decisions["counted_first"] == decisions["twin_dropped"] == events * len(senders)
-    print(f"{sent} datagrams applied in {batches:.0f} calls")
+    # Datagrams gather before a drain: a hand-off carries many lines, not one (on a loaded machine, more).
+    assert batches * 4 <= sent, f"{sent} datagrams applied in {batches:.0f} calls"
 
 
 def test_udp_receive_buffer_is_sized_by_default(bridge_factory) -> None:
