@@ -421,12 +421,14 @@ def main() -> int:
         parser.error(f"unknown figures {sorted(unknown)}; known: {', '.join(FIGURES)}")
     found = targets([root.resolve() for root in args.root] or [ROOT])
     results = measure(args, found)
-    first = found[0].name
-    for target in found[1:]:
-        if target.name == "statsd_exporter":
-            results["advantage_of_airglow"] = ratios(results[first], results[target.name])
-        else:
-            results[f"advantage_of_{target.name}_over_{first}"] = ratios(results[target.name], results[first])
+    airglows = [target.name for target in found if target.name != "statsd_exporter"]
+    for name in airglows[1:]:
+        results[f"advantage_of_{name}_over_{airglows[0]}"] = ratios(results[name], results[airglows[0]])
+    if "statsd_exporter" in results:  # every checkout against it, each figure from the same run
+        for name in airglows:
+            results[f"advantage_of_{name}_over_statsd_exporter"] = ratios(
+                results[name], results["statsd_exporter"]
+            )
     print(json.dumps(results, indent=2))
     return 0
 

@@ -138,7 +138,8 @@ def build_parser(prog: str = "airglow-bridge") -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_READ_BUFFER,
         help="Size in bytes of the kernel receive buffer of the UDP or Unixgram socket "
-        "(0: the system's default). It holds the backlog while the bridge applies a batch.",
+        "(0: the system's default). It holds the backlog while datagrams gather and a batch is "
+        "applied.",
     )
     add(
         "--statsd.cache-size",
