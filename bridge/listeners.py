@@ -4,8 +4,8 @@ A datagram socket is drained by one thread in batches: it waits for a datagram, 
 moment (``gather_pause``), takes every datagram queued in the kernel (up to a bound), then hands each
 sender's lines over in one call, so a sender that sends one line per datagram (Airflow) costs one hand-off
 per batch, not per line, and no thread hand-off at all. The kernel's receive buffer holds the backlog while
-a batch gathers or is applied; what it drops is counted from /proc. TCP connections share one selector thread, are read in large chunks and split into
-lines with statsd_exporter's line-length limit.
+a batch gathers or is applied; what it drops is counted from /proc. TCP connections share one selector
+thread, are read in large chunks and split into lines with statsd_exporter's line-length limit.
 """
 
 from __future__ import annotations
