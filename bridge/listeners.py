@@ -35,9 +35,12 @@ BATCH_BYTES = 1 << 20
 # wake-up, a drain and a hand-off per line (at 20,000 lines/s a 20 ms gather took a third off the bridge's CPU
 # per line). The pause is at most this long (a metric's delay: nothing next to a scrape interval) ...
 MAX_GATHER_SECONDS = 0.02
-# ... and lets in at most half a batch, or a quarter of the receive buffer at this charge per datagram (the
-# kernel charges a queued datagram its sk_buff, about 1-2 KiB for a short line, not just its bytes).
+# ... and lets in at most half a batch, and what the receive buffer holds at this charge per datagram (the
+# kernel charges a queued datagram its sk_buff, about 1-2 KiB for a short line, not just its bytes): a quarter
+# of it at the rate last measured, all of it for a burst at BURST_RATE datagrams a second (the rate measured
+# after a quiet spell says nothing of the burst that may follow it).
 DATAGRAM_CHARGE = 2048
+BURST_RATE = 200_000
 
 # A batch of lines and the sender's socket address (a tuple; empty or None for a Unix socket).
 Sender = tuple | str | None
@@ -118,14 +121,13 @@ class DatagramListener:
 def gather_pause(received: int, size: int, seconds: float, buffer: int) -> float:
     """How long to let datagrams gather before the next drain, from the last one: ``received`` datagrams of
     ``size`` bytes came in ``seconds``. No pause after a full batch (a backlog is drained at once); otherwise
-    as long as it takes the same rate to bring half a batch, within a quarter of the ``buffer`` and
-    MAX_GATHER_SECONDS."""
+    as long as it takes the same rate to bring half a batch, within MAX_GATHER_SECONDS and what the ``buffer``
+    holds (a quarter of it at that rate, all of it at BURST_RATE)."""
     if received >= BATCH_DATAGRAMS or size >= BATCH_BYTES:
         return 0.0
     rate = received / max(seconds, 1e-6)  # datagrams per second
-    per_datagram = size / received + DATAGRAM_CHARGE
-    wanted = min(BATCH_DATAGRAMS / 2, buffer / 4 / per_datagram)
-    return min(MAX_GATHER_SECONDS, wanted / rate)
+    held = buffer / (size / received + DATAGRAM_CHARGE)  # datagrams the buffer holds
+    return min(MAX_GATHER_SECONDS, BATCH_DATAGRAMS / 2 / rate, held / max(4 * rate, BURST_RATE))
 
 
 def _drain(sock: socket.socket, first: tuple[bytes, Sender]) -> tuple[dict[Sender, list[bytes]], int, int]:
