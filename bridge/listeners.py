@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from airglow.bridge.datagram_reader import Batch, DatagramReader, datagram_reader
 from airglow.bridge.errors import ListenError
 from airglow.bridge.selfmetrics import Counters, Values
 
@@ -27,8 +28,7 @@ log = logging.getLogger("bridge.listeners")
 # statsd_exporter reads TCP with a default bufio.Reader: a line of 4096 bytes or more does not fit.
 TCP_MAX_LINE = 4096
 _RECV_SIZE = 65536
-# The largest datagram; the most datagrams and bytes taken from the socket before they are applied.
-MAX_DATAGRAM = 65535
+# The most datagrams and bytes taken from the socket before they are applied.
 BATCH_DATAGRAMS = 512
 BATCH_BYTES = 1 << 20
 # After a wake-up, datagrams gather before the socket is drained: one line per datagram would otherwise cost a
@@ -47,13 +47,12 @@ Sender = tuple | str | None
 Handler = Callable[[list[bytes], Sender], None]
 
 
-def close_socket(sock: socket.socket) -> None:
-    """Shut down before closing: on Linux only shutdown wakes a thread blocked in recv or accept."""
+def shut_down(sock: socket.socket) -> None:
+    """Shut the socket down: on Linux only this wakes a thread blocked reading it (close does not)."""
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
-    sock.close()
 
 
 def kernel_udp_drops(sock: socket.socket) -> int | None:
@@ -89,18 +88,20 @@ class DatagramListener:
 
     def _receive(self) -> None:
         sock = self._sock
+        reader = datagram_reader(sock)
         buffer = receive_buffer_bytes(sock)
         pause, drained_at = 0.0, time.monotonic()
         while True:
+            batch: Batch = {}
             try:
-                first = sock.recvfrom(MAX_DATAGRAM)  # sleeps until traffic comes
+                received, size = reader.read(batch, BATCH_DATAGRAMS, wait=True)  # sleeps until traffic comes
             except OSError:
                 break
             if self._closed.is_set():
                 break
             if pause:
                 time.sleep(pause)
-            batch, received, size = _drain(sock, first)
+            received, size = _drain(reader, batch, received, size)
             now = time.monotonic()
             pause = gather_pause(received, size, now - drained_at, buffer)
             drained_at = now
@@ -112,10 +113,13 @@ class DatagramListener:
         return self._counters.self_metrics()
 
     def close(self) -> None:
+        """Wake the reading thread (shutdown) and let it end before the descriptor is closed: it reads by
+        descriptor number, which a socket opened later could reuse."""
         self._closed.set()
-        close_socket(self._sock)
+        shut_down(self._sock)
         if self._thread.is_alive():  # a failed start leaves later threads unstarted
             self._thread.join(timeout=2)
+        self._sock.close()
 
 
 def gather_pause(received: int, size: int, seconds: float, buffer: int) -> float:
@@ -130,25 +134,16 @@ def gather_pause(received: int, size: int, seconds: float, buffer: int) -> float
     return min(MAX_GATHER_SECONDS, BATCH_DATAGRAMS / 2 / rate, held / max(4 * rate, BURST_RATE))
 
 
-def _drain(sock: socket.socket, first: tuple[bytes, Sender]) -> tuple[dict[Sender, list[bytes]], int, int]:
-    """``first`` and every datagram already waiting (at most BATCH_DATAGRAMS or BATCH_BYTES), by sender;
-    with their count and bytes."""
-    packet, sender = first
-    batch: dict[Sender, list[bytes]] = {sender: [packet]}
-    received, size = 1, len(packet)
+def _drain(reader: DatagramReader, batch: Batch, received: int, size: int) -> tuple[int, int]:
+    """Add every datagram already waiting to ``batch`` (up to BATCH_DATAGRAMS in all, and past BATCH_BYTES
+    by at most one read); returns the batch's datagrams and bytes."""
     while received < BATCH_DATAGRAMS and size < BATCH_BYTES:
-        try:
-            packet, sender = sock.recvfrom(MAX_DATAGRAM, socket.MSG_DONTWAIT)
-        except OSError:  # nothing waiting (BlockingIOError), or closing: the next blocking read tells
+        count, more = reader.read(batch, BATCH_DATAGRAMS - received, wait=False)
+        if not count:
             break
-        packets = batch.get(sender)
-        if packets is None:
-            batch[sender] = [packet]
-        else:
-            packets.append(packet)
-        received += 1
-        size += len(packet)
-    return batch, received, size
+        received += count
+        size += more
+    return received, size
 
 
 def size_receive_buffer(sock: socket.socket, size: int, what: str) -> None:
