@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import mmap
 import os
 import socket
@@ -63,6 +64,7 @@ def _libc_recvmmsg():
 
 
 _RECVMMSG = _libc_recvmmsg()
+log = logging.getLogger("bridge.listeners")
 
 
 class RecvfromReader:
@@ -178,8 +180,13 @@ def _add(batch: Batch, sender, packet: bytes) -> None:
 DatagramReader = RecvfromReader | RecvmmsgReader
 
 
-def datagram_reader(sock: socket.socket) -> DatagramReader:
-    """The reader for ``sock``: many datagrams per call for UDP where the C library has recvmmsg."""
-    if _RECVMMSG is not None and sock.family in _SOCKADDR_BYTES:
-        return RecvmmsgReader(sock, _RECVMMSG)
-    return RecvfromReader(sock)
+def datagram_reader(sock: socket.socket, recvmmsg=_RECVMMSG) -> DatagramReader:
+    """The reader for ``sock``: many datagrams per call for UDP where the C library has recvmmsg and the
+    kernel lets the process call it (a seccomp profile may refuse it: then one datagram per recvfrom)."""
+    if recvmmsg is None or sock.family not in _SOCKADDR_BYTES:
+        return RecvfromReader(sock)
+    if recvmmsg(sock.fileno(), None, 0, socket.MSG_DONTWAIT, None) != 0:  # asks for no datagram: reads none
+        code = ctypes.get_errno()
+        log.info("recvmmsg is refused (%s): reading one UDP datagram per recvfrom", os.strerror(code))
+        return RecvfromReader(sock)
+    return RecvmmsgReader(sock, recvmmsg)

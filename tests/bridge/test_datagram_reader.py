@@ -3,6 +3,9 @@ payloads, whole, in order, under the same sender addresses; and it reads no more
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import logging
 import socket
 import threading
 import time
@@ -151,3 +154,25 @@ def test_closing_the_listener_ends_its_thread_before_the_descriptor_is_freed() -
     assert received == [b"before:1|c"]
     assert not any(thread.name.startswith("statsd_exporter_udp") for thread in threading.enumerate())
     assert sock.fileno() == -1
+
+
+def test_a_refused_recvmmsg_falls_back_to_recvfrom(caplog) -> None:
+    """A seccomp profile may refuse recvmmsg (EPERM or ENOSYS): UDP is then read one datagram per recvfrom,
+    and said so, rather than not at all."""
+
+    def refused(*_args) -> int:
+        ctypes.set_errno(errno.EPERM)
+        return -1
+
+    with (
+        bound(socket.AF_INET, "127.0.0.1") as sock,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        caplog.set_level(logging.INFO, logger="bridge.listeners")
+        reader = datagram_reader(sock, refused)
+        sender.sendto(b"still:1|c", sock.getsockname())
+        batch: dict = {}
+        assert reader.read(batch, 10, wait=True)[0] == 1
+    assert isinstance(reader, RecvfromReader)
+    assert list(batch.values()) == [[b"still:1|c"]]
+    assert "recvmmsg is refused (Operation not permitted)" in caplog.text
