@@ -16,6 +16,7 @@ import mmap
 import os
 import socket
 import sys
+from typing import Any
 
 # The largest datagram: a slot holds any UDP payload whole.
 SLOT_BYTES = 65536
@@ -27,7 +28,7 @@ _MSG_WAITFORONE = getattr(socket, "MSG_WAITFORONE", 0x10000)
 _SOCKADDR_BYTES = {socket.AF_INET: 16, socket.AF_INET6: 28}  # sockaddr_in, sockaddr_in6
 
 # The datagrams read so far by sender: a sender's address, as socket.recvfrom gives it, to its payloads.
-Batch = dict
+Batch = dict[Any, list[bytes]]
 
 
 class _Iovec(ctypes.Structure):
