@@ -21,7 +21,7 @@ from airglow.bridge.datagram_reader import (
 )
 from airglow.bridge.listeners import UDPListener
 
-pytestmark = pytest.mark.skipif(
+needs_recvmmsg = pytest.mark.skipif(
     reader_module._RECVMMSG is None, reason="recvmmsg is Linux's; elsewhere only recvfrom is used"
 )
 
@@ -58,6 +58,7 @@ def send_from(senders: list[socket.socket], target: tuple, payloads: list[bytes]
         senders[index % len(senders)].sendto(payload, target)
 
 
+@needs_recvmmsg
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_both_readers_give_the_payloads_under_recvfroms_sender_addresses(endpoint: str) -> None:
     family, host, sender_family, sender_host = ENDPOINTS[endpoint]
@@ -85,6 +86,7 @@ def test_both_readers_give_the_payloads_under_recvfroms_sender_addresses(endpoin
     assert single == expected
 
 
+@needs_recvmmsg
 def test_one_read_takes_at_most_its_slots_and_its_limit() -> None:
     with (
         bound(socket.AF_INET, "127.0.0.1") as sock,
@@ -131,6 +133,7 @@ def test_many_senders_beyond_the_address_table_keep_their_addresses(monkeypatch)
     assert batch == expected
 
 
+@needs_recvmmsg
 def test_udp_reads_many_per_call_and_unix_sockets_one(tmp_path) -> None:
     with bound(socket.AF_INET, "127.0.0.1") as udp, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unix:
         unix.bind(str(tmp_path / "statsd.sock"))
