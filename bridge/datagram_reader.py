@@ -22,8 +22,9 @@ from typing import Any
 SLOT_BYTES = 65536
 # Datagrams one recvmmsg call can take: their slots bound the reader's memory at 1 MiB.
 READ_SLOTS = 16
-# Senders whose decoded address is kept (a sender's address is decoded once, not per datagram).
-MAX_ADDRESSES = 65536
+# Senders whose decoded address is kept (a sender's address is decoded once, not per datagram): a few
+# hundred bytes each, so a flood of source ports costs at most about 1 MiB.
+MAX_ADDRESSES = 4096
 _MSG_WAITFORONE = getattr(socket, "MSG_WAITFORONE", 0x10000)
 _SOCKADDR_BYTES = {socket.AF_INET: 16, socket.AF_INET6: 28}  # sockaddr_in, sockaddr_in6
 
@@ -124,18 +125,20 @@ class RecvmmsgReader:
         """Add up to ``limit`` (at most READ_SLOTS) datagrams to ``batch``; returns (datagrams, bytes) read.
         Waiting, the call sleeps until one datagram comes and takes what is queued with it; not waiting, it
         returns (0, 0) when none is. Waiting, an OSError (the socket closed) is raised."""
-        fd = self._sock.fileno()
-        if fd < 0:
-            raise OSError(errno.EBADF, "the socket is closed")
-        ctypes.memmove(self._headers, self._pristine, len(self._pristine))
         flags = _MSG_WAITFORONE if wait else socket.MSG_DONTWAIT
-        count = self._recvmmsg(fd, self._headers_address, min(limit, READ_SLOTS), flags, None)
-        if count < 0:
+        while True:
+            fd = self._sock.fileno()
+            if fd < 0:
+                raise OSError(errno.EBADF, "the socket is closed")
+            ctypes.memmove(self._headers, self._pristine, len(self._pristine))
+            count = self._recvmmsg(fd, self._headers_address, min(limit, READ_SLOTS), flags, None)
+            if count >= 0:
+                return count, self._collect(batch, count)
             code = ctypes.get_errno()
-            if wait and code != errno.EINTR:
+            if not wait:
+                return 0, 0
+            if code != errno.EINTR:  # a signal (a reload's SIGHUP) may land on this thread: wait on
                 raise OSError(code, os.strerror(code))
-            return 0, 0
-        return count, self._collect(batch, count)
 
     def _collect(self, batch: Batch, count: int) -> int:
         """Copy the ``count`` datagrams received out of their slots into ``batch``; returns their bytes."""

@@ -91,7 +91,7 @@ class DatagramListener:
         reader = datagram_reader(sock)
         buffer = receive_buffer_bytes(sock)
         pause, drained_at = 0.0, time.monotonic()
-        while True:
+        while not self._closed.is_set():
             batch: Batch = {}
             try:
                 received, size = reader.read(batch, BATCH_DATAGRAMS, wait=True)  # sleeps until traffic comes

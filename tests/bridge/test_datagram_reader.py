@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import logging
+import signal
 import socket
 import threading
 import time
@@ -179,3 +180,31 @@ def test_a_refused_recvmmsg_falls_back_to_recvfrom(caplog) -> None:
     assert isinstance(reader, RecvfromReader)
     assert list(batch.values()) == [[b"still:1|c"]]
     assert "recvmmsg is refused (Operation not permitted)" in caplog.text
+
+
+@needs_recvmmsg
+def test_a_signal_on_the_waiting_thread_does_not_end_its_wait() -> None:
+    """A reload's SIGHUP may be delivered to the reading thread, interrupting recvmmsg (EINTR): the read
+    goes on waiting and returns the datagram that comes next, never an empty read."""
+    previous = signal.signal(signal.SIGUSR1, lambda *_: None)
+    try:
+        with (
+            bound(socket.AF_INET, "127.0.0.1") as sock,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+        ):
+            reader = datagram_reader(sock)
+            batch: dict = {}
+            result: list = []
+            thread = threading.Thread(target=lambda: result.append(reader.read(batch, 10, wait=True)))
+            thread.start()
+            for _ in range(5):
+                time.sleep(0.1)
+                assert thread.ident is not None
+                signal.pthread_kill(thread.ident, signal.SIGUSR1)
+            assert thread.is_alive()  # still waiting after the signals
+            sender.sendto(b"after:1|c", sock.getsockname())
+            thread.join(timeout=30)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert result == [(1, len(b"after:1|c"))]
+    assert list(batch.values()) == [[b"after:1|c"]]
